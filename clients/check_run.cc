@@ -1,0 +1,117 @@
+#include "clients/check_run.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "clients/checker_engine.h"
+#include "lab/report.h"
+
+namespace tlslab {
+namespace {
+
+std::string LiveLine(const Sample& now, const Sample& prev, bool with_server) {
+  const double dt = now.t_s - prev.t_s > 0 ? now.t_s - prev.t_s : 1;
+  auto rate = [dt](uint64_t a, uint64_t b) { return static_cast<double>(a - b) / dt; };
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "[%5.0fs] checks %6.0f/s  key rate %6.0f/s  resumed %6.0f/s  failures %4.0f/s  "
+                "checker CPU %5.1f%%",
+                now.t_s, rate(now.checker.checks, prev.checker.checks),
+                rate(now.checker.full_handshakes, prev.checker.full_handshakes),
+                rate(now.checker.resumed_handshakes, prev.checker.resumed_handshakes),
+                rate(now.checker.check_failures, prev.checker.check_failures),
+                static_cast<double>(now.checker_cpu_ns - prev.checker_cpu_ns) / 1e7 / dt);
+  std::string line = buf;
+  if (with_server) {
+    std::snprintf(buf, sizeof buf, "  server CPU %5.1f%%",
+                  static_cast<double>(now.server_cpu_ns - prev.server_cpu_ns) / 1e7 / dt);
+    line += buf;
+  }
+  return line;
+}
+
+// HAProxy's field names where we have the figure (src/stats.c: "Number of SSL keys created on
+// backends in this worker process over the last second"), then the lab's own.
+std::vector<std::pair<std::string, std::string>> ShowInfo(const std::vector<Sample>& samples,
+                                                          int threads) {
+  uint64_t last_second = 0;
+  uint64_t max_rate = 0;
+  for (size_t i = 1; i < samples.size(); ++i) {
+    uint64_t d = samples[i].checker.full_handshakes - samples[i - 1].checker.full_handshakes;
+    max_rate = std::max(max_rate, d);
+    last_second = d;
+  }
+  const Sample& now = samples.back();
+  const auto uptime = static_cast<long>(now.t_s);
+  return {{"Name", "tlslab"},
+          {"Version", std::string(Versions()["tlslab"])},
+          {"Pid", std::to_string(getpid())},
+          {"Uptime_sec", std::to_string(uptime)},
+          {"Nbthread", std::to_string(threads)},
+          {"SslBackendKeyRate", std::to_string(last_second)},
+          {"SslBackendMaxKeyRate", std::to_string(max_rate)},
+          {"TlslabChecks", std::to_string(now.checker.checks)},
+          {"TlslabCheckFailures", std::to_string(now.checker.check_failures)},
+          {"TlslabFullHandshakes", std::to_string(now.checker.full_handshakes)},
+          {"TlslabResumedHandshakes", std::to_string(now.checker.resumed_handshakes)}};
+}
+
+}  // namespace
+
+RunReport RunChecks(Command command, const Config& config, std::vector<Endpoint> targets,
+                    const std::optional<ServerSide>& server, const StopSignals& signals,
+                    Trace* trace) {
+  std::unique_ptr<StatsSocket> stats;
+  if (!config.checker.stats_socket.empty()) {
+    stats = std::make_unique<StatsSocket>(config.checker.stats_socket);
+  }
+  CheckerEngine engine(config, std::move(targets), trace);
+  const Clock::time_point start = Clock::now();
+  const Clock::time_point deadline = start + config.duration;
+  engine.Start(deadline);
+
+  MonitorHooks hooks;
+  hooks.sample = [&] {
+    Sample s;
+    s.checker = engine.Totals();
+    s.checker_cpu_ns = engine.CpuNs();
+    if (server) {
+      s.server = server->totals();
+      s.server_cpu_ns = server->cpu_ns();
+    }
+    return s;
+  };
+  hooks.done = [&] { return engine.BudgetSpent(); };
+  const bool with_server = server.has_value();
+  hooks.live_line = [with_server](const Sample& now, const Sample& prev) {
+    return LiveLine(now, prev, with_server);
+  };
+  hooks.info = [&](const std::vector<Sample>& samples) {
+    return ShowInfo(samples, config.checker.threads);
+  };
+  MonitorResult monitored =
+      RunMonitor(start, deadline, config.output.live, signals, stats.get(), hooks);
+  engine.Stop();
+  engine.Join();
+
+  RunReport report;
+  report.command = command;
+  report.config = config;
+  report.interrupted = monitored.interrupted;
+  // The steady window starts after the first interval, which holds every backend's first
+  // (necessarily full) handshake, plus a second for the stragglers of that round.
+  const double warmup_s = std::chrono::duration<double>(config.checker.inter).count() + 1.0;
+  report.figures = ComputeFigures(monitored.samples, warmup_s);
+  const Sample& last = monitored.samples.back();
+  if (server) report.server = last.server;
+  report.failures_by_reason = last.checker.failures_by_reason;
+  report.failure_examples = engine.FailureExamples();
+  report.latency = engine.Latency();
+  report.backends = engine.backends();
+  report.backends_up = engine.BackendsUp();
+  report.time_wait_sockets = CountTimeWaitSockets();
+  return report;
+}
+
+}  // namespace tlslab

@@ -1,0 +1,45 @@
+// A backend's health as HAProxy tracks it (src/checks.c, set_server_check_status): a counter
+// from 0 to rise+fall-1; the backend is up while it is at least `rise`. A server starts up
+// (health = rise, "up, but will fall down at first failure"). Which interval applies follows
+// HAProxy's srv_getinter(): downinter when fully down, fastinter while in transition, inter
+// when fully up.
+#pragma once
+
+#include "lab/config.h"
+
+namespace tlslab {
+
+class Health {
+ public:
+  Health(int rise, int fall) : rise_(rise), fall_(fall), health_(rise) {}
+
+  // Returns true when the up/down state changed.
+  bool OnSuccess() {
+    const bool was_up = up();
+    if (health_ < rise_ + fall_ - 1) ++health_;
+    if (health_ >= rise_) health_ = rise_ + fall_ - 1;
+    return up() != was_up;
+  }
+  bool OnFailure() {
+    const bool was_up = up();
+    if (health_ > 0) --health_;
+    if (was_up && health_ < rise_) health_ = 0;  // fell: down at once, must rise again
+    return up() != was_up;
+  }
+
+  bool up() const { return health_ >= rise_; }
+  int value() const { return health_; }
+
+  Millis Interval(const CheckerConfig& c) const {
+    if (health_ == 0) return EffectiveDowninter(c);
+    if (health_ == rise_ + fall_ - 1) return c.inter;
+    return EffectiveFastinter(c);
+  }
+
+ private:
+  int rise_;
+  int fall_;
+  int health_;
+};
+
+}  // namespace tlslab

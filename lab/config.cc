@@ -1,0 +1,81 @@
+#include "lab/config.h"
+
+#include "lab/errors.h"
+#include "lab/profiles.h"
+
+namespace tlslab {
+namespace {
+
+void Require(bool ok, const std::string& message) {
+  if (!ok) throw UsageError(message);
+}
+
+void RequireRange(const char* field, int64_t value, int64_t lo, int64_t hi) {
+  Require(value >= lo && value <= hi, std::string(field) + " must be between " +
+                                          std::to_string(lo) + " and " + std::to_string(hi) +
+                                          ", got " + std::to_string(value));
+}
+
+void RequireDuration(const char* field, Millis value, Millis lo, Millis hi) {
+  Require(value >= lo && value <= hi, std::string(field) + " must be between " +
+                                          FormatDuration(lo) + " and " + FormatDuration(hi) +
+                                          ", got " + FormatDuration(value));
+}
+
+}  // namespace
+
+void Validate(const Config& c) {
+  FindServerProfile(c.server.profile);
+  if (!c.checker.profile.empty()) FindCheckerProfile(c.checker.profile);
+  RequireRange("backends", c.server.backends, 1, kMaxBackends);
+  RequireRange("port", c.server.port, 0, 65535);
+  if (c.server.port != 0) {
+    RequireRange("port + backends - 1", c.server.port + c.server.backends - 1, 1, 65535);
+  }
+  RequireRange("server threads", c.server.threads, 1, kMaxThreads);
+  RequireRange("checker threads", c.checker.threads, 1, kMaxThreads);
+  RequireRange("rise", c.checker.rise, 1, 1000);
+  RequireRange("fall", c.checker.fall, 1, 1000);
+  RequireDuration("inter", c.checker.inter, Millis(10), Millis(3600 * 1000));
+  if (c.checker.fastinter) {
+    RequireDuration("fastinter", *c.checker.fastinter, Millis(10), Millis(3600 * 1000));
+  }
+  if (c.checker.downinter) {
+    RequireDuration("downinter", *c.checker.downinter, Millis(10), Millis(3600 * 1000));
+  }
+  if (c.checker.timeout) {
+    RequireDuration("timeout", *c.checker.timeout, Millis(10), Millis(600 * 1000));
+  }
+  RequireDuration("handshake-timeout", c.server.handshake_timeout, Millis(10),
+                  Millis(600 * 1000));
+  RequireDuration("idle-timeout", c.server.idle_timeout, Millis(10), Millis(3600 * 1000));
+  RequireDuration("duration", c.duration, Millis(0), kMaxDuration);
+  Require(c.tls.cert_file.empty() == c.tls.key_file.empty(),
+          "--cert and --key-file go together: give both or neither");
+  Require(!c.checker.http_path.empty() && c.checker.http_path[0] == '/' &&
+              c.checker.http_path.find_first_of("\r\n ") == std::string::npos,
+          "http-path must start with '/' and contain no spaces or line breaks, got '" +
+              c.checker.http_path + "'");
+}
+
+Millis EffectiveFastinter(const CheckerConfig& c) { return c.fastinter.value_or(c.inter); }
+Millis EffectiveDowninter(const CheckerConfig& c) { return c.downinter.value_or(c.inter); }
+Millis EffectiveCheckTimeout(const CheckerConfig& c) { return c.timeout.value_or(c.inter); }
+
+CheckPlan EffectiveCheckPlan(const CheckerConfig& c) {
+  CheckPlan plan;
+  plan.check = c.check;
+  if (!c.profile.empty()) {
+    const CheckerProfile& profile = FindCheckerProfile(c.profile);
+    const CheckPreset& preset = PresetFor(profile, c.check);
+    plan.close = preset.close;
+    plan.read_after_handshake = preset.read_after_handshake;
+    plan.reuse = profile.reuse;
+  }
+  if (c.close) plan.close = *c.close;
+  if (c.reuse) plan.reuse = *c.reuse;
+  if (c.read_after_handshake) plan.read_after_handshake = *c.read_after_handshake;
+  return plan;
+}
+
+}  // namespace tlslab

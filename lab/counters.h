@@ -1,0 +1,73 @@
+// Counters written by one thread and read by the sampler on another: relaxed atomics, no
+// read-modify-write (there is a single writer), so an increment costs a plain store.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+#include "lab/vocabulary.h"
+
+namespace tlslab {
+
+class Counter {
+ public:
+  void Add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+inline constexpr size_t kCloseKindCount = kAllCloseKinds.size();
+inline size_t Index(CloseKind k) { return static_cast<size_t>(k); }
+
+// Why a check failed (HAProxy's L4/L6/L7 check statuses, in our words).
+enum class CheckFailure { kConnect, kTimeout, kHandshake, kHttpStatus, kClosed };
+inline constexpr std::array kAllCheckFailures = {CheckFailure::kConnect, CheckFailure::kTimeout,
+                                                 CheckFailure::kHandshake,
+                                                 CheckFailure::kHttpStatus, CheckFailure::kClosed};
+inline std::string_view Name(CheckFailure f) {
+  switch (f) {
+    case CheckFailure::kConnect: return "connect";
+    case CheckFailure::kTimeout: return "timeout";
+    case CheckFailure::kHandshake: return "handshake";
+    case CheckFailure::kHttpStatus: return "http_status";
+    case CheckFailure::kClosed: return "closed";
+  }
+  return "?";
+}
+
+struct ServerCounters {
+  Counter connections;
+  Counter full_handshakes;
+  Counter resumed_handshakes;
+  std::array<Counter, kCloseKindCount> close_kinds;
+  std::array<Counter, kCloseKindCount> sessions_removed;  // connections whose session was removed
+};
+
+struct CheckerCounters {
+  Counter checks;  // completed, success or failure
+  Counter check_failures;
+  Counter full_handshakes;     // HAProxy's ssl_be_keys_per_sec counts these
+  Counter resumed_handshakes;
+  Counter sessions_offered;
+  std::array<Counter, kAllCheckFailures.size()> failures_by_reason;
+};
+
+// Plain snapshots (sums over threads), for arithmetic and reports.
+struct ServerTotals {
+  uint64_t connections = 0, full_handshakes = 0, resumed_handshakes = 0;
+  std::array<uint64_t, kCloseKindCount> close_kinds{};
+  std::array<uint64_t, kCloseKindCount> sessions_removed{};
+  void Accumulate(const ServerCounters& c);
+};
+
+struct CheckerTotals {
+  uint64_t checks = 0, check_failures = 0, full_handshakes = 0, resumed_handshakes = 0,
+           sessions_offered = 0;
+  std::array<uint64_t, kAllCheckFailures.size()> failures_by_reason{};
+  void Accumulate(const CheckerCounters& c);
+};
+
+}  // namespace tlslab

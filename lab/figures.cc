@@ -1,0 +1,65 @@
+#include "lab/figures.h"
+
+namespace tlslab {
+namespace {
+double Percent(uint64_t cpu_ns, double seconds) {
+  return seconds > 0 ? static_cast<double>(cpu_ns) / 1e9 / seconds * 100.0 : 0.0;
+}
+}  // namespace
+
+Figures ComputeFigures(const std::vector<Sample>& samples, double steady_from_s) {
+  Figures f;
+  if (samples.empty()) return f;
+  const Sample& last = samples.back();
+  f.checks_total = last.checker.checks;
+  f.check_failures_total = last.checker.check_failures;
+  f.full_handshakes_total = last.checker.full_handshakes;
+  f.resumed_handshakes_total = last.checker.resumed_handshakes;
+
+  for (size_t i = 1; i < samples.size(); ++i) {
+    const Sample& a = samples[i - 1];
+    const Sample& b = samples[i];
+    const double dt = b.t_s - a.t_s;
+    if (dt <= 0) continue;
+    SecondRow row;
+    row.t_s = b.t_s;
+    row.checks_per_s = static_cast<double>(b.checker.checks - a.checker.checks) / dt;
+    row.key_rate_per_s =
+        static_cast<double>(b.checker.full_handshakes - a.checker.full_handshakes) / dt;
+    row.resumed_per_s =
+        static_cast<double>(b.checker.resumed_handshakes - a.checker.resumed_handshakes) / dt;
+    row.failures_per_s =
+        static_cast<double>(b.checker.check_failures - a.checker.check_failures) / dt;
+    row.checker_cpu_percent = Percent(b.checker_cpu_ns - a.checker_cpu_ns, dt);
+    row.server_cpu_percent = Percent(b.server_cpu_ns - a.server_cpu_ns, dt);
+    // A partial last second (a run cut short) does not count toward the maximum rate.
+    if (dt >= 0.5 && row.key_rate_per_s > f.max_key_rate_per_s) {
+      f.max_key_rate_per_s = row.key_rate_per_s;
+    }
+    f.series.push_back(row);
+  }
+
+  // The steady window: from the first sample at or after steady_from_s to the last sample.
+  const Sample* from = nullptr;
+  for (const Sample& s : samples) {
+    if (s.t_s >= steady_from_s) {
+      from = &s;
+      break;
+    }
+  }
+  if (from == nullptr || from == &last) from = &samples.front();  // run shorter than warm-up
+  f.steady_from_s = from->t_s;
+  f.steady_seconds = last.t_s - from->t_s;
+  if (f.steady_seconds <= 0) return f;
+  const uint64_t full = last.checker.full_handshakes - from->checker.full_handshakes;
+  const uint64_t resumed = last.checker.resumed_handshakes - from->checker.resumed_handshakes;
+  f.key_rate_per_s = static_cast<double>(full) / f.steady_seconds;
+  if (full + resumed > 0) {
+    f.resumption_ratio = static_cast<double>(resumed) / static_cast<double>(full + resumed);
+  }
+  f.checker_cpu_percent = Percent(last.checker_cpu_ns - from->checker_cpu_ns, f.steady_seconds);
+  f.server_cpu_percent = Percent(last.server_cpu_ns - from->server_cpu_ns, f.steady_seconds);
+  return f;
+}
+
+}  // namespace tlslab

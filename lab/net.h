@@ -1,0 +1,57 @@
+// Sockets: addresses, listeners, non-blocking connects, the two ways a check can end on TCP
+// (FIN or RST), and the pump between a socket and a TlsStream.
+#pragma once
+
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <string>
+#include <string_view>
+
+#include "lab/close_kind.h"
+#include "lab/tls_stream.h"
+
+namespace tlslab {
+
+struct Endpoint {
+  sockaddr_storage addr{};
+  socklen_t len = 0;
+  std::string text;  // as given, for messages
+  int port() const;
+};
+
+// "127.0.0.1:8443", "[::1]:8443", "localhost:8443". Throws UsageError with what is accepted.
+Endpoint ParseHostPort(std::string_view text);
+// Host (no port) plus port.
+Endpoint MakeEndpoint(const std::string& host, int port);
+
+// A non-blocking listener bound to `at` (port 0 = ephemeral). Throws RuntimeError naming the
+// address ("address in use", "too many open files", ...).
+int Listen(const Endpoint& at, int backlog);
+int LocalPort(int fd);
+
+// A non-blocking connect; returns the fd (connect in progress) or -1 with errno set.
+int ConnectNonBlocking(const Endpoint& to);
+// 0 when a non-blocking connect has completed, else the errno it failed with.
+int ConnectError(int fd);
+
+// SO_LINGER {1, 0}: close() then sends an RST instead of a FIN (HAProxy's linger_risk path,
+// src/fd.c fd_delete) and leaves no TIME_WAIT behind.
+void SetLingerZero(int fd);
+
+// Reads everything the socket has into the stream. Returns how the transport ended, if it did.
+// `bytes` receives how many bytes were read.
+TransportEnd ReadInto(int fd, TlsStream& stream, size_t& bytes);
+
+// Sends `pending` (moving what OpenSSL wrote into it first); what the socket does not take now
+// stays in `pending`. Returns false when the peer is gone (EPIPE, ECONNRESET).
+bool Flush(int fd, TlsStream& stream, std::string& pending);
+
+// Raises RLIMIT_NOFILE to what `needed` descriptors require, up to the hard limit. Throws
+// RuntimeError with the numbers when the hard limit is too low.
+void EnsureFileLimit(size_t needed);
+
+// Sockets in TIME_WAIT on this machine (from /proc/net/tcp{,6}); -1 when unreadable.
+long CountTimeWaitSockets();
+
+}  // namespace tlslab

@@ -1,0 +1,70 @@
+// Profiles: named, cited rows of behaviour (DESIGN.md section 7). Server profiles say what a
+// stack does with a session after each close kind, per resumption mechanism; checker profiles
+// say how a checker version closes each check kind and whether it reuses sessions.
+// The rows are data in profiles.cc; nothing else in the lab branches on a profile's name.
+#pragma once
+
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "lab/vocabulary.h"
+
+namespace tlslab {
+
+// The fate of the session after each close kind, for one resumption mechanism.
+// handshake_failed has no row: no session was established, so there is nothing to remove.
+struct FateRow {
+  SessionFate close_notify = SessionFate::kKept;
+  SessionFate eof = SessionFate::kKept;
+  SessionFate reset = SessionFate::kKept;
+  SessionFate alert = SessionFate::kRemoved;
+  SessionFate timeout = SessionFate::kKept;
+};
+
+struct ServerProfile {
+  std::string_view name;
+  std::string_view aliases;   // comma-separated other names
+  std::string_view emulates;  // one line: the stack, version and API
+  std::string_view source;    // where the behaviour comes from
+  bool verified_here = false;  // true: an interop test checks it against the real software
+  // Context setup. A stack without server tickets (JDK 8) resumes by session ID only.
+  bool tickets_supported = true;
+  // End of connection: fate per mechanism.
+  FateRow session_id;
+  FateRow ticket;
+  FateRow psk_stateless;
+  FateRow psk_stateful;
+  // How the server itself closes: answer a received close_notify with its own.
+  bool answers_close_notify = true;
+};
+
+// The one function that turns (profile, mechanism, close kind) into a fate.
+SessionFate FateAfterClose(const ServerProfile& profile, Resumption mechanism, CloseKind kind);
+
+struct CheckPreset {
+  CloseMode close = CloseMode::kCloseNotify;
+  bool read_after_handshake = true;
+};
+
+struct CheckerProfile {
+  std::string_view name;
+  std::string_view emulates;
+  std::string_view source;
+  bool verified_here = false;
+  CheckPreset connect;  // plain check-ssl (L6): handshake only
+  CheckPreset http;     // option httpchk: request, status line
+  bool reuse = true;    // checks offer the saved session
+};
+
+std::span<const ServerProfile> ServerProfiles();
+std::span<const CheckerProfile> CheckerProfiles();
+
+// Look a profile up by name or alias; throws UsageError listing the known names.
+const ServerProfile& FindServerProfile(std::string_view name);
+const CheckerProfile& FindCheckerProfile(std::string_view name);
+
+const CheckPreset& PresetFor(const CheckerProfile& profile, CheckKind kind);
+
+}  // namespace tlslab

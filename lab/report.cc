@@ -1,0 +1,214 @@
+#include "lab/report.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "lab/ossl.h"
+
+#ifndef TLSLAB_VERSION
+#define TLSLAB_VERSION "unknown"
+#endif
+#ifndef TLSLAB_GIT_COMMIT
+#define TLSLAB_GIT_COMMIT "unknown"
+#endif
+
+namespace tlslab {
+namespace {
+
+std::string_view CommandName(Command c) {
+  switch (c) {
+    case Command::kServe: return "serve";
+    case Command::kCheck: return "check";
+    case Command::kRun: return "run";
+    case Command::kIncident: return "incident";
+  }
+  return "?";
+}
+
+double Round(double v, int decimals) {
+  const double scale = std::pow(10.0, decimals);
+  return std::round(v * scale) / scale;
+}
+
+std::string Pad(std::string s, size_t width, bool right) {
+  if (s.size() >= width) return s;
+  return right ? std::string(width - s.size(), ' ') + s : s + std::string(width - s.size(), ' ');
+}
+
+}  // namespace
+
+std::string Fixed(std::optional<double> v, int decimals) {
+  if (!v) return "-";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, *v);
+  return buf;
+}
+
+nlohmann::json Versions() {
+  return {{"tlslab", TLSLAB_VERSION}, {"git_commit", TLSLAB_GIT_COMMIT}, {"openssl", OpensslVersion()}};
+}
+
+nlohmann::json ConfigJson(Command command, const Config& config) {
+  // The flags that reproduce this run, as a map: the same names as on the command line.
+  nlohmann::json out = nlohmann::json::object();
+  const std::vector<std::string> argv = ToArgv(command, config);
+  for (size_t i = 0; i < argv.size(); ++i) {
+    std::string name = argv[i].substr(2);
+    const bool has_value = i + 1 < argv.size() && argv[i + 1].rfind("--", 0) != 0;
+    nlohmann::json value = has_value ? nlohmann::json(argv[++i]) : nlohmann::json(true);
+    if (name == "target") {
+      out[name].push_back(value);
+    } else {
+      out[name] = value;
+    }
+  }
+  return out;
+}
+
+nlohmann::json ToJson(const RunReport& r) {
+  const Figures& f = r.figures;
+  const CheckPlan plan = EffectiveCheckPlan(r.config.checker);
+  nlohmann::json figures = {
+      {"backends", r.backends},
+      {"backends_up", r.backends_up},
+      {"checks_total", f.checks_total},
+      {"check_failures_total", f.check_failures_total},
+      {"full_handshakes_total", f.full_handshakes_total},
+      {"resumed_handshakes_total", f.resumed_handshakes_total},
+      {"key_rate_per_s", Round(f.key_rate_per_s, 2)},
+      {"max_key_rate_per_s", Round(f.max_key_rate_per_s, 2)},
+      {"resumption_ratio", f.resumption_ratio ? nlohmann::json(Round(*f.resumption_ratio, 4))
+                                              : nlohmann::json(nullptr)},
+      {"checker_cpu_percent", Round(f.checker_cpu_percent, 2)},
+      {"server_cpu_percent", r.server ? nlohmann::json(Round(f.server_cpu_percent, 2))
+                                      : nlohmann::json(nullptr)},
+      {"steady_window", {{"from_s", Round(f.steady_from_s, 3)}, {"seconds", Round(f.steady_seconds, 3)}}},
+      {"latency_ms",
+       {{"p50", static_cast<double>(r.latency.Quantile(0.50)) / 1000.0},
+        {"p90", static_cast<double>(r.latency.Quantile(0.90)) / 1000.0},
+        {"p99", static_cast<double>(r.latency.Quantile(0.99)) / 1000.0},
+        {"max", static_cast<double>(r.latency.max()) / 1000.0}}},
+      {"time_wait_sockets", r.time_wait_sockets >= 0 ? nlohmann::json(r.time_wait_sockets)
+                                                     : nlohmann::json(nullptr)},
+      {"interrupted", r.interrupted},
+  };
+  nlohmann::json reasons = nlohmann::json::object();
+  nlohmann::json examples = nlohmann::json::object();
+  for (CheckFailure reason : kAllCheckFailures) {
+    const size_t i = static_cast<size_t>(reason);
+    reasons[std::string(Name(reason))] = r.failures_by_reason[i];
+    if (!r.failure_examples[i].empty()) examples[std::string(Name(reason))] = r.failure_examples[i];
+  }
+  figures["check_failures_by_reason"] = reasons;
+  figures["check_failure_examples"] = examples;
+  if (r.server) {
+    nlohmann::json kinds = nlohmann::json::object();
+    nlohmann::json removed = nlohmann::json::object();
+    for (CloseKind kind : kAllCloseKinds) {
+      kinds[std::string(Name(kind))] = r.server->close_kinds[Index(kind)];
+      removed[std::string(Name(kind))] = r.server->sessions_removed[Index(kind)];
+    }
+    figures["close_kinds"] = kinds;
+    figures["sessions_removed_total"] = removed;
+    figures["server_full_handshakes_total"] = r.server->full_handshakes;
+    figures["server_resumed_handshakes_total"] = r.server->resumed_handshakes;
+  }
+  nlohmann::json series = nlohmann::json::array();
+  for (const SecondRow& row : f.series) {
+    series.push_back({{"t_s", Round(row.t_s, 3)},
+                      {"checks_per_s", Round(row.checks_per_s, 2)},
+                      {"key_rate_per_s", Round(row.key_rate_per_s, 2)},
+                      {"resumed_per_s", Round(row.resumed_per_s, 2)},
+                      {"failures_per_s", Round(row.failures_per_s, 2)},
+                      {"checker_cpu_percent", Round(row.checker_cpu_percent, 2)},
+                      {"server_cpu_percent", Round(row.server_cpu_percent, 2)}});
+  }
+  return {{"command", CommandName(r.command)},
+          {"config", ConfigJson(r.command == Command::kIncident ? Command::kRun : r.command, r.config)},
+          {"effective",
+           {{"check", Name(plan.check)},
+            {"close", Name(plan.close)},
+            {"reuse", plan.reuse},
+            {"read_after_handshake", plan.read_after_handshake},
+            {"checker_profile", r.config.checker.profile},
+            {"server_profile", r.server ? nlohmann::json(r.config.server.profile) : nlohmann::json(nullptr)}}},
+          {"versions", Versions()},
+          {"figures", figures},
+          {"series", series}};
+}
+
+std::string FormatTable(const std::vector<RunReport>& reports) {
+  const std::vector<std::string> head = {"checker profile", "server profile", "check", "close",
+                                         "backends", "inter", "key rate/s", "resumed",
+                                         "failures", "checker CPU %", "server CPU %"};
+  std::vector<std::vector<std::string>> rows;
+  for (const RunReport& r : reports) {
+    const CheckPlan plan = EffectiveCheckPlan(r.config.checker);
+    rows.push_back({r.config.checker.profile.empty() ? "-" : r.config.checker.profile,
+                    r.server ? r.config.server.profile : "-", std::string(Name(plan.check)),
+                    std::string(Name(plan.close)), std::to_string(r.backends),
+                    FormatDuration(r.config.checker.inter), Fixed(r.figures.key_rate_per_s, 1),
+                    Fixed(r.figures.resumption_ratio, 3),
+                    std::to_string(r.figures.check_failures_total),
+                    Fixed(r.figures.checker_cpu_percent, 1),
+                    r.server ? Fixed(r.figures.server_cpu_percent, 1) : "-"});
+  }
+  std::vector<size_t> width(head.size());
+  for (size_t c = 0; c < head.size(); ++c) {
+    width[c] = head[c].size();
+    for (const auto& row : rows) width[c] = std::max(width[c], row[c].size());
+  }
+  std::string out;
+  auto line = [&](const std::vector<std::string>& cells) {
+    for (size_t c = 0; c < cells.size(); ++c) {
+      out += Pad(cells[c], width[c], c >= 4) + (c + 1 < cells.size() ? "  " : "\n");
+    }
+  };
+  line(head);
+  std::vector<std::string> rule;
+  for (size_t w : width) rule.push_back(std::string(w, '-'));
+  line(rule);
+  for (const auto& row : rows) line(row);
+  return out;
+}
+
+}  // namespace tlslab
+
+namespace tlslab {
+
+std::string FormatDetails(const RunReport& r) {
+  std::string out;
+  char buf[512];
+  std::snprintf(buf, sizeof buf,
+                "%s: %llu checks, %llu failed, %llu full and %llu resumed handshakes; "
+                "check latency p50 %.2f ms, p99 %.2f ms; backends up %zu/%zu%s\n",
+                r.config.checker.profile.empty() ? "checker" : r.config.checker.profile.c_str(),
+                static_cast<unsigned long long>(r.figures.checks_total),
+                static_cast<unsigned long long>(r.figures.check_failures_total),
+                static_cast<unsigned long long>(r.figures.full_handshakes_total),
+                static_cast<unsigned long long>(r.figures.resumed_handshakes_total),
+                static_cast<double>(r.latency.Quantile(0.5)) / 1000.0,
+                static_cast<double>(r.latency.Quantile(0.99)) / 1000.0, r.backends_up, r.backends,
+                r.interrupted ? " (interrupted)" : "");
+  out += buf;
+  for (CheckFailure reason : kAllCheckFailures) {
+    const size_t i = static_cast<size_t>(reason);
+    if (r.failures_by_reason[i] == 0) continue;
+    out += "  failures (" + std::string(Name(reason)) + "): " +
+           std::to_string(r.failures_by_reason[i]) + ", e.g. " + r.failure_examples[i] + "\n";
+  }
+  if (r.server) {
+    std::string kinds, removed;
+    for (CloseKind kind : kAllCloseKinds) {
+      const uint64_t n = r.server->close_kinds[Index(kind)];
+      const uint64_t m = r.server->sessions_removed[Index(kind)];
+      if (n > 0) kinds += " " + std::string(Name(kind)) + "=" + std::to_string(n);
+      if (m > 0) removed += " " + std::string(Name(kind)) + "=" + std::to_string(m);
+    }
+    out += "  server (" + r.config.server.profile + ") saw closes:" + (kinds.empty() ? " none" : kinds) +
+           "; sessions removed:" + (removed.empty() ? " none" : removed) + "\n";
+  }
+  return out;
+}
+
+}  // namespace tlslab

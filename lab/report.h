@@ -1,0 +1,46 @@
+// Results: one JSON document per run (DESIGN.md section 8) and the human table.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "lab/config.h"
+#include "lab/figures.h"
+#include "lab/flags.h"
+
+namespace tlslab {
+
+// Everything a run knows at its end, beyond the 1 Hz figures.
+struct RunReport {
+  Command command = Command::kRun;
+  Config config;
+  Figures figures;
+  std::optional<ServerTotals> server;  // absent for `check` against a foreign server
+  std::array<uint64_t, kAllCheckFailures.size()> failures_by_reason{};
+  std::array<std::string, kAllCheckFailures.size()> failure_examples{};
+  LatencyHistogram latency;
+  size_t backends = 0;
+  size_t backends_up = 0;
+  long time_wait_sockets = -1;
+  bool interrupted = false;
+};
+
+nlohmann::json Versions();
+nlohmann::json ConfigJson(Command command, const Config& config);
+nlohmann::json ToJson(const RunReport& report);
+
+// The table a person reads at a glance: one row per run.
+std::string FormatTable(const std::vector<RunReport>& reports);
+
+// "12.3" style number, or "-" when absent.
+std::string Fixed(std::optional<double> v, int decimals);
+
+}  // namespace tlslab
+
+namespace tlslab {
+// Lines under the table: failures by reason with an example, latency, close kinds and
+// removals seen by the server.
+std::string FormatDetails(const RunReport& report);
+}  // namespace tlslab

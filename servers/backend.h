@@ -1,0 +1,32 @@
+// A virtual backend: its own listener, SSL_CTX and session cache, as a separate real backend
+// would have, plus what its connections share (profile, loop, counters, trace).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <unordered_set>
+
+#include "lab/config.h"
+#include "lab/counters.h"
+#include "lab/event_loop.h"
+#include "lab/ossl.h"
+#include "lab/profiles.h"
+#include "lab/trace.h"
+
+namespace tlslab {
+
+struct Backend {
+  int index = 0;
+  std::string name;  // "HOST:PORT"
+  int listen_fd = -1;
+  SslCtxPtr ctx;
+  const ServerProfile* profile = nullptr;
+  const ServerConfig* config = nullptr;
+  EventLoop* loop = nullptr;         // the loop of the thread that owns this backend
+  ServerCounters* counters = nullptr;  // that thread's counters
+  Trace* trace = nullptr;            // nullptr unless --trace
+  uint64_t* next_conn_id = nullptr;  // that thread's connection numbering
+  std::unordered_set<IoHandler*>* live = nullptr;  // that thread's open connections
+};
+
+}  // namespace tlslab

@@ -1,0 +1,135 @@
+#include "servers/serve_command.h"
+
+#include <cstdio>
+#include <fstream>
+#include <memory>
+
+#include "lab/errors.h"
+#include "lab/flags.h"
+#include "lab/monitor.h"
+#include "lab/report.h"
+#include "servers/server_engine.h"
+
+namespace tlslab {
+namespace {
+
+void WritePortsFile(const std::string& path, const std::vector<Endpoint>& endpoints) {
+  // Written whole to a temporary name, then renamed: a reader never sees half a file.
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    if (!out) throw UsageError("--ports-file: cannot write '" + path + "'");
+    for (const Endpoint& ep : endpoints) out << ep.text << "\n";
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    throw UsageError("--ports-file: cannot write '" + path + "'");
+  }
+}
+
+std::string ReadyLine(const Config& config, const std::vector<Endpoint>& endpoints) {
+  // "ready backends=3 profile=strict listen=127.0.0.1 ports=40001,40002,40003"
+  std::string line = "ready backends=" + std::to_string(endpoints.size()) +
+                     " profile=" + config.server.profile + " listen=" + config.server.listen +
+                     " ports=";
+  for (size_t i = 0; i < endpoints.size(); ++i) {
+    if (i > 0) line += ",";
+    line += std::to_string(endpoints[i].port());
+  }
+  return line;
+}
+
+nlohmann::json ServerJson(const Config& config, const ServerTotals& t, double seconds,
+                          double cpu_percent) {
+  nlohmann::json kinds = nlohmann::json::object(), removed = nlohmann::json::object();
+  for (CloseKind kind : kAllCloseKinds) {
+    kinds[std::string(Name(kind))] = t.close_kinds[Index(kind)];
+    removed[std::string(Name(kind))] = t.sessions_removed[Index(kind)];
+  }
+  return {{"command", "serve"},
+          {"config", ConfigJson(Command::kServe, config)},
+          {"versions", Versions()},
+          {"figures",
+           {{"seconds", seconds},
+            {"connections_total", t.connections},
+            {"full_handshakes_total", t.full_handshakes},
+            {"resumed_handshakes_total", t.resumed_handshakes},
+            {"close_kinds", kinds},
+            {"sessions_removed_total", removed},
+            {"server_cpu_percent", cpu_percent}}}};
+}
+
+}  // namespace
+
+int ServeCommand(const Args& args) {
+  return GuardedMain([&] {
+    ParsedFlags parsed = ParseFlags(Command::kServe, args);
+    if (parsed.help) {
+      std::printf("usage: tlslab serve [flags]\n%s", FlagsHelp(Command::kServe).c_str());
+      return 0;
+    }
+    const Config& config = parsed.config;
+    StopSignals signals;
+    std::unique_ptr<Trace> trace;
+    if (config.output.trace) trace = std::make_unique<Trace>(stderr);
+    ServerEngine engine(config, trace.get());
+    if (!config.server.ports_file.empty()) WritePortsFile(config.server.ports_file, engine.endpoints());
+    engine.Start();
+    std::printf("%s\n", ReadyLine(config, engine.endpoints()).c_str());
+    std::fflush(stdout);
+
+    const Clock::time_point start = Clock::now();
+    const Clock::time_point deadline =
+        config.duration.count() == 0 ? Clock::time_point::max() : start + config.duration;
+    MonitorHooks hooks;
+    hooks.sample = [&] {
+      Sample s;
+      s.server = engine.Totals();
+      s.server_cpu_ns = engine.CpuNs();
+      return s;
+    };
+    hooks.live_line = [](const Sample& now, const Sample& prev) {
+      const double dt = now.t_s - prev.t_s > 0 ? now.t_s - prev.t_s : 1;
+      uint64_t removed = 0;
+      for (uint64_t n : now.server.sessions_removed) removed += n;
+      char buf[256];
+      std::snprintf(buf, sizeof buf,
+                    "[%5.0fs] connections %6.0f/s  full %6.0f/s  resumed %6.0f/s  sessions "
+                    "removed %llu  server CPU %5.1f%%",
+                    now.t_s,
+                    static_cast<double>(now.server.connections - prev.server.connections) / dt,
+                    static_cast<double>(now.server.full_handshakes - prev.server.full_handshakes) / dt,
+                    static_cast<double>(now.server.resumed_handshakes - prev.server.resumed_handshakes) / dt,
+                    static_cast<unsigned long long>(removed),
+                    static_cast<double>(now.server_cpu_ns - prev.server_cpu_ns) / 1e7 / dt);
+      return std::string(buf);
+    };
+    MonitorResult result = RunMonitor(start, deadline, config.output.live, signals, nullptr, hooks);
+    engine.Stop();
+    engine.Join();
+    const Sample& last = result.samples.back();
+    const double seconds = last.t_s;
+    const double cpu = seconds > 0 ? static_cast<double>(last.server_cpu_ns) / 1e7 / seconds : 0;
+    if (config.output.json) {
+      std::printf("%s\n", ServerJson(config, last.server, seconds, cpu).dump(2).c_str());
+    } else {
+      RunReport report;
+      report.config = config;
+      report.server = last.server;
+      std::string kinds;
+      for (CloseKind kind : kAllCloseKinds) {
+        kinds += " " + std::string(Name(kind)) + "=" +
+                 std::to_string(last.server.close_kinds[Index(kind)]) + "/" +
+                 std::to_string(last.server.sessions_removed[Index(kind)]);
+      }
+      std::printf("served %.1f s: %llu connections, %llu full and %llu resumed handshakes, "
+                  "server CPU %.1f%%\nclose kinds (seen/sessions removed):%s\n",
+                  seconds, static_cast<unsigned long long>(last.server.connections),
+                  static_cast<unsigned long long>(last.server.full_handshakes),
+                  static_cast<unsigned long long>(last.server.resumed_handshakes), cpu,
+                  kinds.c_str());
+    }
+    return 0;
+  });
+}
+
+}  // namespace tlslab

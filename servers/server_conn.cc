@@ -1,0 +1,250 @@
+#include "servers/server_conn.h"
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "lab/net.h"
+
+namespace tlslab {
+namespace {
+
+// The whole answer to an http check: a status line HAProxy's httpchk accepts, a tiny body.
+constexpr std::string_view kHttpResponse =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nOK\n";
+constexpr size_t kMaxRequestBytes = 16 * 1024;
+
+// TLS extension numbers (IANA): session_ticket (RFC 5077), pre_shared_key (RFC 8446).
+constexpr unsigned kExtSessionTicket = 35;
+constexpr unsigned kExtPreSharedKey = 41;
+constexpr unsigned kExtSupportedVersions = 43;
+
+ServerConn* ConnOf(SSL* ssl) { return static_cast<ServerConn*>(SSL_get_app_data(ssl)); }
+
+// The mechanism by which this connection's session would be resumed next time.
+Resumption MechanismOf(SSL* ssl, bool client_offered_ticket_ext) {
+  const bool no_ticket = (SSL_get_options(ssl) & SSL_OP_NO_TICKET) != 0;
+  if (SSL_version(ssl) == TLS1_3_VERSION) {
+    return no_ticket ? Resumption::kPskStateful : Resumption::kPskStateless;
+  }
+  return (!no_ticket && client_offered_ticket_ext) ? Resumption::kTicket : Resumption::kSessionId;
+}
+
+}  // namespace
+
+void InstallServerCallbacks(SSL_CTX* ctx) {
+  SSL_CTX_set_client_hello_cb(
+      ctx,
+      [](SSL* ssl, int*, void*) {
+        if (ServerConn* conn = ConnOf(ssl)) conn->OnClientHello(ssl);
+        return SSL_CLIENT_HELLO_SUCCESS;
+      },
+      nullptr);
+  SSL_CTX_sess_set_new_cb(ctx, [](SSL* ssl, SSL_SESSION* session) {
+    if (ServerConn* conn = ConnOf(ssl)) {
+      conn->OnNewSession(session);
+      return 1;  // we keep the reference
+    }
+    return 0;
+  });
+}
+
+void ServerConn::Start(Backend& backend, int fd, uint64_t id) {
+  SslPtr ssl(SSL_new(backend.ctx.get()));
+  if (!ssl) {
+    DrainOpensslErrors();
+    close(fd);
+    return;
+  }
+  SSL_set_accept_state(ssl.get());
+  auto* conn = new ServerConn(backend, fd, id, std::move(ssl));
+  backend.counters->connections.Add();
+  if (!backend.loop->Add(fd, EPOLLIN | EPOLLRDHUP, conn)) {
+    delete conn;
+    return;
+  }
+  conn->Arm(backend.config->handshake_timeout);
+  conn->Trace("accepted");
+}
+
+ServerConn::ServerConn(Backend& backend, int fd, uint64_t id, SslPtr ssl)
+    : backend_(backend), fd_(fd), id_(id), stream_(std::move(ssl)) {
+  SSL_set_app_data(stream_.ssl(), this);
+  backend_.live->insert(this);
+}
+
+ServerConn::~ServerConn() {
+  backend_.live->erase(this);
+  backend_.loop->Cancel(timer_);
+  backend_.loop->Remove(fd_);
+  SSL_set_app_data(stream_.ssl(), nullptr);
+  close(fd_);
+}
+
+void ServerConn::Trace(std::string_view event) {
+  if (backend_.trace != nullptr) backend_.trace->Line("server", id_, backend_.name, event);
+}
+
+void ServerConn::OnClientHello(SSL* ssl) {
+  const unsigned char* data = nullptr;
+  size_t len = 0;
+  const size_t id_len = SSL_client_hello_get0_session_id(ssl, &data);
+  const bool has_ticket = SSL_client_hello_get0_ext(ssl, kExtSessionTicket, &data, &len) == 1;
+  const size_t ticket_len = has_ticket ? len : 0;
+  const bool has_psk = SSL_client_hello_get0_ext(ssl, kExtPreSharedKey, &data, &len) == 1;
+  offered_ticket_ext_ = has_ticket;
+  if (backend_.trace == nullptr) return;
+  // A TLS 1.3-capable client sends a random 32-byte legacy_session_id for middlebox
+  // compatibility (RFC 8446 D.4), so an ID alone says "offers a session" only in a TLS 1.2 hello.
+  const bool tls13_capable = SSL_client_hello_get0_ext(ssl, kExtSupportedVersions, &data, &len) == 1;
+  std::string line = "ClientHello: ";
+  if (has_psk) {
+    line += "offers a TLS 1.3 ticket (pre_shared_key)";
+  } else if (ticket_len > 0) {
+    line += "offers a TLS 1.2 ticket (" + std::to_string(ticket_len) + " bytes)";
+  } else if (id_len > 0 && !tls13_capable) {
+    line += "offers session ID";
+  } else if (id_len > 0) {
+    line += "offers no ticket; session ID present (a TLS 1.2 session or the TLS 1.3 compatibility ID)";
+  } else {
+    line += "offers no session";
+  }
+  Trace(line);
+}
+
+void ServerConn::OnNewSession(SSL_SESSION* session) { created_sessions_.emplace_back(session); }
+
+void ServerConn::OnIo(uint32_t events) {
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+    size_t bytes = 0;
+    TransportEnd end = ReadInto(fd_, stream_, bytes);
+    if (end != TransportEnd::kOpen && obs_.transport == TransportEnd::kOpen) obs_.transport = end;
+    if (bytes > 0 && obs_.handshake_done) deadline_ = Clock::now() + backend_.config->idle_timeout;
+  }
+  Drive();
+}
+
+void ServerConn::Drive() {
+  if (!obs_.handshake_done) {
+    int ret = SSL_do_handshake(stream_.ssl());
+    if (ret == 1) {
+      OnHandshakeDone();
+    } else {
+      ObserveSslResult(obs_, stream_.ssl(), ret);
+    }
+  }
+  if (obs_.handshake_done && !obs_.fatal_error) ServeRequests();
+  const bool peer_gone = !Flush(fd_, stream_, outbox_);
+  if (peer_gone && obs_.transport == TransportEnd::kOpen) obs_.transport = TransportEnd::kReset;
+  if (obs_.close_notify_received || obs_.fatal_error || obs_.transport != TransportEnd::kOpen) {
+    Finish();
+    return;
+  }
+  UpdateInterest();
+}
+
+void ServerConn::OnHandshakeDone() {
+  obs_.handshake_done = true;
+  const bool resumed = SSL_session_reused(stream_.ssl()) == 1;
+  (resumed ? backend_.counters->resumed_handshakes : backend_.counters->full_handshakes).Add();
+  Arm(backend_.config->idle_timeout);
+  if (backend_.trace != nullptr) {
+    Trace(std::string(resumed ? "handshake: resumed" : "handshake: full") + " " +
+          SSL_get_version(stream_.ssl()) + " " + SSL_get_cipher_name(stream_.ssl()));
+  }
+}
+
+void ServerConn::ServeRequests() {
+  char buf[4096];
+  for (;;) {
+    int n = SSL_read(stream_.ssl(), buf, sizeof buf);
+    if (n <= 0) {
+      ObserveSslResult(obs_, stream_.ssl(), n);
+      break;
+    }
+    request_.append(buf, static_cast<size_t>(n));
+    size_t end;
+    while ((end = request_.find("\r\n\r\n")) != std::string::npos) {
+      request_.erase(0, end + 4);
+      SSL_write(stream_.ssl(), kHttpResponse.data(), static_cast<int>(kHttpResponse.size()));
+    }
+    if (request_.size() > kMaxRequestBytes) {  // not an http check: stop listening to it
+      obs_.fatal_error = true;
+      obs_.error_detail = "request too large";
+      break;
+    }
+  }
+  if (obs_.close_notify_received) Trace("close_notify received");
+}
+
+void ServerConn::Finish() {
+  const CloseKind kind = ClassifyClose(obs_);
+  backend_.counters->close_kinds[Index(kind)].Add();
+  if (backend_.trace != nullptr) {
+    std::string line = "closed: " + std::string(Name(kind));
+    if (!obs_.error_detail.empty()) line += " (" + obs_.error_detail + ")";
+    Trace(line);
+  }
+  if (obs_.handshake_done) ApplyProfile(kind);
+  // How the server closes: RFC 5246 7.2.1 has each party answer close_notify with its own;
+  // after our own timeout we close cleanly too. After EOF, RST or an alert there is no one to
+  // tell. Sending is best effort: the peer may already have reset the connection.
+  const bool say_goodbye =
+      (kind == CloseKind::kCloseNotify && backend_.profile->answers_close_notify) ||
+      kind == CloseKind::kTimeout;
+  if (say_goodbye && obs_.transport == TransportEnd::kOpen) {
+    SSL_shutdown(stream_.ssl());
+    Flush(fd_, stream_, outbox_);
+  }
+  // Mark the shutdown as done locally so SSL_free's ssl_clear_bad_session leaves the cache
+  // alone (tls-semantics.md 2.1, mechanism 2): the profile has already decided.
+  SSL_set_shutdown(stream_.ssl(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  DrainOpensslErrors();
+  delete this;
+}
+
+void ServerConn::ApplyProfile(CloseKind kind) {
+  const Resumption mechanism = MechanismOf(stream_.ssl(), offered_ticket_ext_);
+  const SessionFate fate = FateAfterClose(*backend_.profile, mechanism, kind);
+  if (fate == SessionFate::kKept) {
+    Trace("session kept (" + std::string(Name(mechanism)) + ", " + std::string(Name(kind)) + ")");
+    return;
+  }
+  // Remove every session this connection created (TLS 1.3 issues one per ticket) and the one
+  // it used, as the JDK invalidates a session with its children (NewSessionTicket addChild).
+  int removed = 0;
+  for (const auto& session : created_sessions_) {
+    removed += SSL_CTX_remove_session(backend_.ctx.get(), session.get());
+  }
+  if (SSL_SESSION* current = SSL_get_session(stream_.ssl())) {
+    removed += SSL_CTX_remove_session(backend_.ctx.get(), current);
+  }
+  backend_.counters->sessions_removed[Index(kind)].Add();
+  Trace("session removed (" + std::string(Name(mechanism)) + ", " + std::string(Name(kind)) +
+        ", " + std::to_string(removed) + " cache entries): profile " +
+        std::string(backend_.profile->name));
+}
+
+void ServerConn::Arm(Millis timeout) {
+  deadline_ = Clock::now() + timeout;
+  backend_.loop->Cancel(timer_);
+  timer_ = backend_.loop->At(deadline_, [this] { OnTimer(); });
+}
+
+void ServerConn::OnTimer() {
+  timer_ = 0;
+  if (Clock::now() < deadline_) {  // activity moved the deadline: sleep again
+    timer_ = backend_.loop->At(deadline_, [this] { OnTimer(); });
+    return;
+  }
+  obs_.timed_out = true;
+  Finish();
+}
+
+void ServerConn::UpdateInterest() {
+  const bool want_write = !outbox_.empty();
+  if (want_write == want_write_) return;
+  want_write_ = want_write;
+  backend_.loop->Modify(fd_, EPOLLIN | EPOLLRDHUP | (want_write ? EPOLLOUT : 0u), this);
+}
+
+}  // namespace tlslab
