@@ -59,6 +59,14 @@ Figures ComputeFigures(const std::vector<Sample>& samples, double steady_from_s)
   }
   f.checker_cpu_percent = Percent(last.checker_cpu_ns - from->checker_cpu_ns, f.steady_seconds);
   f.server_cpu_percent = Percent(last.server_cpu_ns - from->server_cpu_ns, f.steady_seconds);
+  const uint64_t checks = last.checker.checks - from->checker.checks;
+  if (checks > 0) {
+    const double n = static_cast<double>(checks);
+    f.checker_cpu_us_per_check =
+        static_cast<double>(last.checker_cpu_ns - from->checker_cpu_ns) / 1000.0 / n;
+    f.server_cpu_us_per_check =
+        static_cast<double>(last.server_cpu_ns - from->server_cpu_ns) / 1000.0 / n;
+  }
   return f;
 }
 

@@ -42,6 +42,10 @@ struct Figures {
   std::optional<double> resumption_ratio;  // resumed / handshakes in the steady window
   double checker_cpu_percent = 0;  // steady window, 100 = one core
   double server_cpu_percent = 0;
+  // CPU per completed check in the steady window (checks include failures): what one check
+  // costs each side, the figure the benchmarks compare with an in-memory handshake.
+  std::optional<double> checker_cpu_us_per_check;
+  std::optional<double> server_cpu_us_per_check;
   std::vector<SecondRow> series;
 };
 

@@ -82,6 +82,12 @@ nlohmann::json ToJson(const RunReport& r) {
       {"checker_cpu_percent", Round(f.checker_cpu_percent, 2)},
       {"server_cpu_percent", r.server ? nlohmann::json(Round(f.server_cpu_percent, 2))
                                       : nlohmann::json(nullptr)},
+      {"checker_cpu_us_per_check", f.checker_cpu_us_per_check
+                                       ? nlohmann::json(Round(*f.checker_cpu_us_per_check, 2))
+                                       : nlohmann::json(nullptr)},
+      {"server_cpu_us_per_check", (r.server && f.server_cpu_us_per_check)
+                                      ? nlohmann::json(Round(*f.server_cpu_us_per_check, 2))
+                                      : nlohmann::json(nullptr)},
       {"steady_window", {{"from_s", Round(f.steady_from_s, 3)}, {"seconds", Round(f.steady_seconds, 3)}}},
       {"latency_ms",
        {{"p50", static_cast<double>(r.latency.Quantile(0.50)) / 1000.0},
