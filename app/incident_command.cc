@@ -47,13 +47,15 @@ int IncidentCommand(const Args& args) {
     std::vector<RunReport> reports;
     nlohmann::json runs = nlohmann::json::array();
     const Config& base = parsed.config;
-    const double expected = base.server.backends / std::chrono::duration<double>(base.checker.inter).count();
+    const double expected =
+        base.server.backends / std::chrono::duration<double>(base.checker.inter).count();
     if (!base.output.json) {
-      std::printf("tlslab incident: %d backends, inter %s, %s checks, %s per pair "
-                  "(a broken pair pays about %.0f full handshakes/s)\n",
-                  base.server.backends, FormatDuration(base.checker.inter).c_str(),
-                  std::string(Name(base.checker.check)).c_str(),
-                  FormatDuration(base.duration).c_str(), expected);
+      std::printf(
+          "tlslab incident: %d backends, inter %s, %s checks, %s per pair "
+          "(a broken pair pays about %.0f full handshakes/s)\n",
+          base.server.backends, FormatDuration(base.checker.inter).c_str(),
+          std::string(Name(base.checker.check)).c_str(), FormatDuration(base.duration).c_str(),
+          expected);
       std::fflush(stdout);
     }
     for (const Pair& pair : kPairs) {
@@ -73,8 +75,9 @@ int IncidentCommand(const Args& args) {
     } else {
       std::printf("\n%s\n", FormatTable(reports).c_str());
       for (const RunReport& r : reports) std::printf("%s", FormatDetails(r).c_str());
-      std::printf("\nkey rate = full TLS handshakes per second after the first interval "
-                  "(HAProxy's SslBackendKeyRate); resumed = share of checks that resumed.\n");
+      std::printf(
+          "\nkey rate = full TLS handshakes per second after the first interval "
+          "(HAProxy's SslBackendKeyRate); resumed = share of checks that resumed.\n");
     }
     return reports.back().interrupted ? 130 : 0;
   });

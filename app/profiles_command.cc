@@ -9,8 +9,11 @@ namespace tlslab {
 namespace {
 
 nlohmann::json FateJson(const FateRow& row) {
-  return {{"close_notify", Name(row.close_notify)}, {"eof", Name(row.eof)},
-          {"reset", Name(row.reset)}, {"alert", Name(row.alert)}, {"timeout", Name(row.timeout)}};
+  return {{"close_notify", Name(row.close_notify)},
+          {"eof", Name(row.eof)},
+          {"reset", Name(row.reset)},
+          {"alert", Name(row.alert)},
+          {"timeout", Name(row.timeout)}};
 }
 
 std::string FateCell(const FateRow& row) {
@@ -38,47 +41,60 @@ int ProfilesCommand(const Args& args) {
       }
     }
     if (json) {
-      nlohmann::json out = {{"server", nlohmann::json::array()}, {"checker", nlohmann::json::array()}};
+      nlohmann::json out = {{"server", nlohmann::json::array()},
+                            {"checker", nlohmann::json::array()}};
       for (const ServerProfile& p : ServerProfiles()) {
-        out["server"].push_back({{"name", p.name}, {"aliases", p.aliases}, {"emulates", p.emulates},
-                                 {"source", p.source}, {"verified_here", p.verified_here},
+        out["server"].push_back({{"name", p.name},
+                                 {"aliases", p.aliases},
+                                 {"emulates", p.emulates},
+                                 {"source", p.source},
+                                 {"verified_here", p.verified_here},
                                  {"tickets_supported", p.tickets_supported},
-                                 {"fate", {{"session-id", FateJson(p.session_id)},
-                                           {"ticket", FateJson(p.ticket)},
-                                           {"psk-stateless", FateJson(p.psk_stateless)},
-                                           {"psk-stateful", FateJson(p.psk_stateful)}}}});
+                                 {"fate",
+                                  {{"session-id", FateJson(p.session_id)},
+                                   {"ticket", FateJson(p.ticket)},
+                                   {"psk-stateless", FateJson(p.psk_stateless)},
+                                   {"psk-stateful", FateJson(p.psk_stateful)}}}});
       }
       for (const CheckerProfile& p : CheckerProfiles()) {
-        out["checker"].push_back(
-            {{"name", p.name}, {"emulates", p.emulates}, {"source", p.source},
-             {"verified_here", p.verified_here}, {"reuse", p.reuse},
-             {"connect", {{"close", Name(p.connect.close)}, {"read_after_handshake", p.connect.read_after_handshake}}},
-             {"http", {{"close", Name(p.http.close)}, {"read_after_handshake", p.http.read_after_handshake}}}});
+        out["checker"].push_back({{"name", p.name},
+                                  {"emulates", p.emulates},
+                                  {"source", p.source},
+                                  {"verified_here", p.verified_here},
+                                  {"reuse", p.reuse},
+                                  {"connect",
+                                   {{"close", Name(p.connect.close)},
+                                    {"read_after_handshake", p.connect.read_after_handshake}}},
+                                  {"http",
+                                   {{"close", Name(p.http.close)},
+                                    {"read_after_handshake", p.http.read_after_handshake}}}});
       }
       std::printf("%s\n", out.dump(2).c_str());
       return 0;
     }
-    std::printf("Server profiles: session fate per mechanism after close_notify/eof/reset/"
-                "alert/timeout (K kept, R removed)\n");
+    std::printf(
+        "Server profiles: session fate per mechanism after close_notify/eof/reset/"
+        "alert/timeout (K kept, R removed)\n");
     for (const ServerProfile& p : ServerProfiles()) {
-      std::printf("  %-10s session-id %s  ticket %s  psk-stateless %s  psk-stateful %s  [%s]\n"
-                  "             %.*s\n             source: %.*s\n",
-                  std::string(p.name).c_str(), FateCell(p.session_id).c_str(),
-                  FateCell(p.ticket).c_str(), FateCell(p.psk_stateless).c_str(),
-                  FateCell(p.psk_stateful).c_str(),
-                  p.verified_here ? "verified here" : "from source only",
-                  static_cast<int>(p.emulates.size()), p.emulates.data(),
-                  static_cast<int>(p.source.size()), p.source.data());
+      std::printf(
+          "  %-10s session-id %s  ticket %s  psk-stateless %s  psk-stateful %s  [%s]\n"
+          "             %.*s\n             source: %.*s\n",
+          std::string(p.name).c_str(), FateCell(p.session_id).c_str(), FateCell(p.ticket).c_str(),
+          FateCell(p.psk_stateless).c_str(), FateCell(p.psk_stateful).c_str(),
+          p.verified_here ? "verified here" : "from source only",
+          static_cast<int>(p.emulates.size()), p.emulates.data(), static_cast<int>(p.source.size()),
+          p.source.data());
     }
     std::printf("Checker profiles: close mode per check kind\n");
     for (const CheckerProfile& p : CheckerProfiles()) {
-      std::printf("  %-14s connect: %-12s http: %-12s reuse: %s  [%s]\n"
-                  "                 %.*s\n                 source: %.*s\n",
-                  std::string(p.name).c_str(), std::string(Name(p.connect.close)).c_str(),
-                  std::string(Name(p.http.close)).c_str(), p.reuse ? "yes" : "no",
-                  p.verified_here ? "verified here" : "from source only",
-                  static_cast<int>(p.emulates.size()), p.emulates.data(),
-                  static_cast<int>(p.source.size()), p.source.data());
+      std::printf(
+          "  %-14s connect: %-12s http: %-12s reuse: %s  [%s]\n"
+          "                 %.*s\n                 source: %.*s\n",
+          std::string(p.name).c_str(), std::string(Name(p.connect.close)).c_str(),
+          std::string(Name(p.http.close)).c_str(), p.reuse ? "yes" : "no",
+          p.verified_here ? "verified here" : "from source only",
+          static_cast<int>(p.emulates.size()), p.emulates.data(), static_cast<int>(p.source.size()),
+          p.source.data());
     }
     return 0;
   });

@@ -1,8 +1,7 @@
-#include "app/commands.h"
-
 #include <cstdio>
 #include <memory>
 
+#include "app/commands.h"
 #include "app/lab_run.h"
 #include "lab/flags.h"
 

@@ -88,8 +88,7 @@ void CheckActor::StartCheck() {
     return;  // budget spent: this backend is not checked again
   }
   check_start_ = Clock::now();
-  deadline_timer_ =
-      ctx_.loop->After(EffectiveCheckTimeout(*ctx_.config), [this] { OnDeadline(); });
+  deadline_timer_ = ctx_.loop->After(EffectiveCheckTimeout(*ctx_.config), [this] { OnDeadline(); });
   if (state_ == State::kKeepIdle) {
     // A persistent connection: the check is a request on it (or, for connect checks, the
     // fact that it is still open).
@@ -99,8 +98,9 @@ void CheckActor::StartCheck() {
     }
     state_ = State::kRequest;
     response_.clear();
-    std::string request = "GET " + ctx_.config->http_path + " HTTP/1.1\r\nHost: " +
-                          HostOf(target_.text) + "\r\nUser-Agent: tlslab-check\r\n\r\n";
+    std::string request = "GET " + ctx_.config->http_path +
+                          " HTTP/1.1\r\nHost: " + HostOf(target_.text) +
+                          "\r\nUser-Agent: tlslab-check\r\n\r\n";
     SSL_write(stream_->ssl(), request.data(), static_cast<int>(request.size()));
     Drive();
     return;
@@ -226,8 +226,9 @@ void CheckActor::OnHandshakeDone() {
   }
   if (ctx_.plan.check == CheckKind::kHttp) {
     state_ = State::kRequest;
-    std::string request = "GET " + ctx_.config->http_path + " HTTP/1.1\r\nHost: " +
-                          HostOf(target_.text) + "\r\nUser-Agent: tlslab-check\r\n\r\n";
+    std::string request = "GET " + ctx_.config->http_path +
+                          " HTTP/1.1\r\nHost: " + HostOf(target_.text) +
+                          "\r\nUser-Agent: tlslab-check\r\n\r\n";
     SSL_write(ssl, request.data(), static_cast<int>(request.size()));
     return;
   }
@@ -351,8 +352,8 @@ void CheckActor::CloseConnection(CloseMode mode) {
 
 void CheckActor::OnDeadline() {
   deadline_timer_ = 0;
-  Fail(CheckFailure::kTimeout, "no answer within " +
-                                   FormatDuration(EffectiveCheckTimeout(*ctx_.config)));
+  Fail(CheckFailure::kTimeout,
+       "no answer within " + FormatDuration(EffectiveCheckTimeout(*ctx_.config)));
 }
 
 void CheckActor::ScheduleNext() {

@@ -83,8 +83,8 @@ class CheckActor : public IoHandler {
   std::string outbox_;
   std::string response_;
   CloseObservation obs_;
-  SslSessionPtr saved_;          // the one saved session (HAProxy: reused_sess)
-  bool got_session_ = false;     // a session arrived on this connection
+  SslSessionPtr saved_;       // the one saved session (HAProxy: reused_sess)
+  bool got_session_ = false;  // a session arrived on this connection
   bool want_write_ = false;
   uint64_t conn_id_ = 0;
   Clock::time_point due_{};          // when this check was due (drives the fixed-rate schedule)

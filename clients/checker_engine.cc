@@ -52,7 +52,8 @@ std::vector<Endpoint> LoadTargets(const CheckerConfig& config) {
 CheckerEngine::CheckerEngine(const Config& config, std::vector<Endpoint> targets, Trace* trace)
     : config_(config), plan_(EffectiveCheckPlan(config.checker)), targets_(std::move(targets)) {
   EnsureFileLimit(targets_.size() * 3 + 64);
-  if (!config_.tls.keylog_file.empty()) keylog_ = std::make_unique<KeylogFile>(config_.tls.keylog_file);
+  if (!config_.tls.keylog_file.empty())
+    keylog_ = std::make_unique<KeylogFile>(config_.tls.keylog_file);
   const size_t threads = static_cast<size_t>(config_.checker.threads);
   for (size_t t = 0; t < threads; ++t) {
     auto w = std::make_unique<Worker>();

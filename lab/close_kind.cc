@@ -27,9 +27,12 @@ CloseKind ClassifyClose(const CloseObservation& obs) {
   if (obs.close_notify_received) return CloseKind::kCloseNotify;
   if (obs.fatal_error) return CloseKind::kAlert;
   switch (obs.transport) {
-    case TransportEnd::kReset: return CloseKind::kReset;
-    case TransportEnd::kEof: return CloseKind::kEof;
-    case TransportEnd::kOpen: break;
+    case TransportEnd::kReset:
+      return CloseKind::kReset;
+    case TransportEnd::kEof:
+      return CloseKind::kEof;
+    case TransportEnd::kOpen:
+      break;
   }
   return CloseKind::kTimeout;
 }

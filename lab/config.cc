@@ -46,8 +46,7 @@ void Validate(const Config& c) {
   if (c.checker.timeout) {
     RequireDuration("timeout", *c.checker.timeout, Millis(10), Millis(600 * 1000));
   }
-  RequireDuration("handshake-timeout", c.server.handshake_timeout, Millis(10),
-                  Millis(600 * 1000));
+  RequireDuration("handshake-timeout", c.server.handshake_timeout, Millis(10), Millis(600 * 1000));
   RequireDuration("idle-timeout", c.server.idle_timeout, Millis(10), Millis(3600 * 1000));
   RequireDuration("duration", c.duration, Millis(0), kMaxDuration);
   Require(c.tls.cert_file.empty() == c.tls.key_file.empty(),

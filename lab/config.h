@@ -24,42 +24,42 @@ struct TlsConfig {
 };
 
 struct ServerConfig {
-  std::string profile = "lenient";  // server profile: what happens to a session after a close
-  int backends = 1;                 // virtual backends, each with listener, SSL_CTX and cache
+  std::string profile = "lenient";   // server profile: what happens to a session after a close
+  int backends = 1;                  // virtual backends, each with listener, SSL_CTX and cache
   std::string listen = "127.0.0.1";  // address to listen on; loopback unless told otherwise
-  int port = 0;                     // first port (backend i gets port+i); 0 = ephemeral ports
-  std::string ports_file;           // write "HOST:PORT" per backend to this file when ready
-  int threads = 1;                  // server event-loop threads (backends shared round robin)
-  Millis handshake_timeout{10000};  // drop a connection whose handshake takes longer
-  Millis idle_timeout{60000};       // drop an established connection idle for longer
+  int port = 0;                      // first port (backend i gets port+i); 0 = ephemeral ports
+  std::string ports_file;            // write "HOST:PORT" per backend to this file when ready
+  int threads = 1;                   // server event-loop threads (backends shared round robin)
+  Millis handshake_timeout{10000};   // drop a connection whose handshake takes longer
+  Millis idle_timeout{60000};        // drop an established connection idle for longer
   bool operator==(const ServerConfig&) const = default;
 };
 
 struct CheckerConfig {
-  std::string profile;               // checker profile (presets); empty = plain knobs only
-  std::vector<std::string> targets;  // HOST:PORT of each backend
-  std::string targets_file;          // one HOST:PORT a line ('#' comments)
-  std::string sni;                   // server name sent in the ClientHello; empty = none
+  std::string profile;                 // checker profile (presets); empty = plain knobs only
+  std::vector<std::string> targets;    // HOST:PORT of each backend
+  std::string targets_file;            // one HOST:PORT a line ('#' comments)
+  std::string sni;                     // server name sent in the ClientHello; empty = none
   CheckKind check = CheckKind::kHttp;  // connect (handshake only) or http (GET, status line)
   std::optional<CloseMode> close;      // overrides the profile's close mode for this check kind
   std::optional<bool> reuse;           // offer the saved session (HAProxy: !no-ssl-reuse)
   std::optional<bool> read_after_handshake;  // wait for a TLS 1.3 ticket on connect checks
-  Millis inter{2000};                  // interval between checks of a healthy backend
-  std::optional<Millis> fastinter;     // interval while a backend changes state (default inter)
-  std::optional<Millis> downinter;     // interval while a backend is down (default inter)
-  std::optional<Millis> timeout;       // connect + handshake + response limit (default inter)
-  int rise = 2;                        // consecutive successes to mark a backend up
-  int fall = 3;                        // consecutive failures to mark a backend down
-  int threads = 1;                     // checker event-loop threads
-  std::string stats_socket;            // unix socket answering HAProxy's "show info"
-  std::string http_path = "/";         // path of the http check request
+  Millis inter{2000};                        // interval between checks of a healthy backend
+  std::optional<Millis> fastinter;  // interval while a backend changes state (default inter)
+  std::optional<Millis> downinter;  // interval while a backend is down (default inter)
+  std::optional<Millis> timeout;    // connect + handshake + response limit (default inter)
+  int rise = 2;                     // consecutive successes to mark a backend up
+  int fall = 3;                     // consecutive failures to mark a backend down
+  int threads = 1;                  // checker event-loop threads
+  std::string stats_socket;         // unix socket answering HAProxy's "show info"
+  std::string http_path = "/";      // path of the http check request
   bool operator==(const CheckerConfig&) const = default;
 };
 
 struct OutputConfig {
-  bool json = false;    // one JSON document at the end instead of the table
-  bool live = true;     // a live line on stderr each second
-  bool trace = false;   // one line per connection event on stderr
+  bool json = false;   // one JSON document at the end instead of the table
+  bool live = true;    // a live line on stderr each second
+  bool trace = false;  // one line per connection event on stderr
   bool operator==(const OutputConfig&) const = default;
 };
 
@@ -68,7 +68,7 @@ struct Config {
   ServerConfig server;
   CheckerConfig checker;
   OutputConfig output;
-  Millis duration{20000};  // run length; serve: 0 = until SIGINT/SIGTERM
+  Millis duration{20000};   // run length; serve: 0 = until SIGINT/SIGTERM
   uint64_t max_checks = 0;  // stop after this many checks; 0 = only the duration bounds it
   bool operator==(const Config&) const = default;
 };

@@ -12,7 +12,9 @@ namespace tlslab {
 
 class Counter {
  public:
-  void Add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  void Add(uint64_t n = 1) {
+    v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  }
   uint64_t Get() const { return v_.load(std::memory_order_relaxed); }
 
  private:
@@ -29,11 +31,16 @@ inline constexpr std::array kAllCheckFailures = {CheckFailure::kConnect, CheckFa
                                                  CheckFailure::kHttpStatus, CheckFailure::kClosed};
 inline std::string_view Name(CheckFailure f) {
   switch (f) {
-    case CheckFailure::kConnect: return "connect";
-    case CheckFailure::kTimeout: return "timeout";
-    case CheckFailure::kHandshake: return "handshake";
-    case CheckFailure::kHttpStatus: return "http_status";
-    case CheckFailure::kClosed: return "closed";
+    case CheckFailure::kConnect:
+      return "connect";
+    case CheckFailure::kTimeout:
+      return "timeout";
+    case CheckFailure::kHandshake:
+      return "handshake";
+    case CheckFailure::kHttpStatus:
+      return "http_status";
+    case CheckFailure::kClosed:
+      return "closed";
   }
   return "?";
 }
@@ -49,7 +56,7 @@ struct ServerCounters {
 struct CheckerCounters {
   Counter checks;  // completed, success or failure
   Counter check_failures;
-  Counter full_handshakes;     // HAProxy's ssl_be_keys_per_sec counts these
+  Counter full_handshakes;  // HAProxy's ssl_be_keys_per_sec counts these
   Counter resumed_handshakes;
   Counter sessions_offered;
   std::array<Counter, kAllCheckFailures.size()> failures_by_reason;

@@ -37,10 +37,10 @@ struct Figures {
   uint64_t resumed_handshakes_total = 0;
   double steady_from_s = 0;  // start of the steady window (after the first interval)
   double steady_seconds = 0;
-  double key_rate_per_s = 0;      // mean over the steady window
-  double max_key_rate_per_s = 0;  // highest one-second count over the whole run
+  double key_rate_per_s = 0;               // mean over the steady window
+  double max_key_rate_per_s = 0;           // highest one-second count over the whole run
   std::optional<double> resumption_ratio;  // resumed / handshakes in the steady window
-  double checker_cpu_percent = 0;  // steady window, 100 = one core
+  double checker_cpu_percent = 0;          // steady window, 100 = one core
   double server_cpu_percent = 0;
   // CPU per completed check in the steady window (checks include failures): what one check
   // costs each side, the figure the benchmarks compare with an in-memory handshake.

@@ -56,8 +56,7 @@ E ToEnum(const std::string& flag, const std::string& text) {
 // for both the const (get) and the mutable (set) side.
 template <typename A>
 Flag StringFlag(std::string name, std::string value_name, std::string help, A access) {
-  return {name, value_name, help,
-          [access](Config& c, const std::string& v) { access(c) = v; },
+  return {name, value_name, help, [access](Config& c, const std::string& v) { access(c) = v; },
           [access](const Config& c) {
             const std::string& v = access(c);
             return v.empty() ? std::vector<std::string>{} : std::vector<std::string>{v};
@@ -66,16 +65,17 @@ Flag StringFlag(std::string name, std::string value_name, std::string help, A ac
 
 template <typename A>
 Flag IntFlag(std::string name, std::string help, A access) {
-  return {name, "N", help,
-          [access, name](Config& c, const std::string& v) {
-            using T = std::remove_reference_t<decltype(access(c))>;
-            int64_t n = ToInt(name, v);
-            if (n < 0 || n > static_cast<int64_t>(std::numeric_limits<int32_t>::max())) {
-              Bad(name, v, "a whole number from 0 to 2147483647");
-            }
-            access(c) = static_cast<T>(n);
-          },
-          [access](const Config& c) { return std::vector<std::string>{std::to_string(access(c))}; }};
+  return {
+      name, "N", help,
+      [access, name](Config& c, const std::string& v) {
+        using T = std::remove_reference_t<decltype(access(c))>;
+        int64_t n = ToInt(name, v);
+        if (n < 0 || n > static_cast<int64_t>(std::numeric_limits<int32_t>::max())) {
+          Bad(name, v, "a whole number from 0 to 2147483647");
+        }
+        access(c) = static_cast<T>(n);
+      },
+      [access](const Config& c) { return std::vector<std::string>{std::to_string(access(c))}; }};
 }
 
 template <typename A>
@@ -132,98 +132,135 @@ Flag SwitchFlag(std::string name, std::string help, A access) {
 }
 
 void AddTlsFlags(std::vector<Flag>& f) {
-  f.push_back(EnumFlag<TlsVersion>("tls", "TLS version", [](auto& c) -> auto& { return c.tls.version; }));
-  f.push_back(OnOffFlag("tickets", "session tickets (TLS 1.3 off = stateful tickets)",
-                        [](auto& c) -> auto& { return c.tls.tickets; }));
-  f.push_back(OnOffFlag("session-cache", "server-side session cache",
-                        [](auto& c) -> auto& { return c.tls.session_cache; }));
-  f.push_back(EnumFlag<KeyType>("key", "certificate key type", [](auto& c) -> auto& { return c.tls.key; }));
-  f.push_back(StringFlag("cert", "FILE", "PEM certificate (default: in-memory self-signed)",
-                         [](auto& c) -> auto& { return c.tls.cert_file; }));
-  f.push_back(StringFlag("key-file", "FILE", "PEM private key for --cert",
-                         [](auto& c) -> auto& { return c.tls.key_file; }));
-  f.push_back(StringFlag("keylog", "FILE", "write TLS secrets in SSLKEYLOGFILE format",
-                         [](auto& c) -> auto& { return c.tls.keylog_file; }));
+  f.push_back(EnumFlag<TlsVersion>(
+      "tls", "TLS version", [](auto& c) -> auto& { return c.tls.version; }));
+  f.push_back(OnOffFlag(
+      "tickets", "session tickets (TLS 1.3 off = stateful tickets)",
+      [](auto& c) -> auto& { return c.tls.tickets; }));
+  f.push_back(OnOffFlag(
+      "session-cache", "server-side session cache",
+      [](auto& c) -> auto& { return c.tls.session_cache; }));
+  f.push_back(EnumFlag<KeyType>(
+      "key", "certificate key type", [](auto& c) -> auto& { return c.tls.key; }));
+  f.push_back(StringFlag(
+      "cert", "FILE", "PEM certificate (default: in-memory self-signed)",
+      [](auto& c) -> auto& { return c.tls.cert_file; }));
+  f.push_back(StringFlag(
+      "key-file", "FILE", "PEM private key for --cert",
+      [](auto& c) -> auto& { return c.tls.key_file; }));
+  f.push_back(StringFlag(
+      "keylog", "FILE", "write TLS secrets in SSLKEYLOGFILE format",
+      [](auto& c) -> auto& { return c.tls.keylog_file; }));
 }
 
 void AddServerFlags(std::vector<Flag>& f, bool in_run) {
-  f.push_back(StringFlag(in_run ? "server-profile" : "profile", "NAME",
-                         "server profile (see `tlslab profiles`)",
-                         [](auto& c) -> auto& { return c.server.profile; }));
-  f.push_back(IntFlag("backends", "virtual backends in the server process",
-                      [](auto& c) -> auto& { return c.server.backends; }));
-  f.push_back(IntFlag(in_run ? "server-threads" : "threads", "server event-loop threads",
-                      [](auto& c) -> auto& { return c.server.threads; }));
-  f.push_back(DurationFlag("handshake-timeout", "server: drop a slower handshake",
-                           [](auto& c) -> auto& { return c.server.handshake_timeout; }));
-  f.push_back(DurationFlag("idle-timeout", "server: drop an idle connection",
-                           [](auto& c) -> auto& { return c.server.idle_timeout; }));
+  f.push_back(StringFlag(
+      in_run ? "server-profile" : "profile", "NAME", "server profile (see `tlslab profiles`)",
+      [](auto& c) -> auto& { return c.server.profile; }));
+  f.push_back(IntFlag(
+      "backends", "virtual backends in the server process",
+      [](auto& c) -> auto& { return c.server.backends; }));
+  f.push_back(IntFlag(
+      in_run ? "server-threads" : "threads", "server event-loop threads",
+      [](auto& c) -> auto& { return c.server.threads; }));
+  f.push_back(DurationFlag(
+      "handshake-timeout", "server: drop a slower handshake",
+      [](auto& c) -> auto& { return c.server.handshake_timeout; }));
+  f.push_back(DurationFlag(
+      "idle-timeout", "server: drop an idle connection",
+      [](auto& c) -> auto& { return c.server.idle_timeout; }));
   if (in_run) return;
-  f.push_back(StringFlag("listen", "ADDR", "address to listen on",
-                         [](auto& c) -> auto& { return c.server.listen; }));
-  f.push_back(IntFlag("port", "first port (backend i gets port+i); 0 = ephemeral",
-                      [](auto& c) -> auto& { return c.server.port; }));
-  f.push_back(StringFlag("ports-file", "FILE", "write HOST:PORT of each backend when ready",
-                         [](auto& c) -> auto& { return c.server.ports_file; }));
+  f.push_back(StringFlag(
+      "listen", "ADDR", "address to listen on", [](auto& c) -> auto& { return c.server.listen; }));
+  f.push_back(IntFlag(
+      "port", "first port (backend i gets port+i); 0 = ephemeral",
+      [](auto& c) -> auto& { return c.server.port; }));
+  f.push_back(StringFlag(
+      "ports-file", "FILE", "write HOST:PORT of each backend when ready",
+      [](auto& c) -> auto& { return c.server.ports_file; }));
 }
 
 void AddCheckerFlags(std::vector<Flag>& f, Command command) {
   if (command == Command::kRun) {
-    f.push_back(StringFlag("checker-profile", "NAME", "checker profile (see `tlslab profiles`)",
-                           [](auto& c) -> auto& { return c.checker.profile; }));
+    f.push_back(StringFlag(
+        "checker-profile", "NAME", "checker profile (see `tlslab profiles`)",
+        [](auto& c) -> auto& { return c.checker.profile; }));
   }
   if (command == Command::kCheck) {
-    f.push_back(StringFlag("profile", "NAME", "checker profile (see `tlslab profiles`)",
-                           [](auto& c) -> auto& { return c.checker.profile; }));
-    Flag target{"target", "HOST:PORT", "a backend to check (repeat the flag for more)",
+    f.push_back(StringFlag(
+        "profile", "NAME", "checker profile (see `tlslab profiles`)",
+        [](auto& c) -> auto& { return c.checker.profile; }));
+    Flag target{"target",
+                "HOST:PORT",
+                "a backend to check (repeat the flag for more)",
                 [](Config& c, const std::string& v) { c.checker.targets.push_back(v); },
-                [](const Config& c) { return c.checker.targets; }, true};
+                [](const Config& c) { return c.checker.targets; },
+                true};
     f.push_back(target);
-    f.push_back(StringFlag("targets-file", "FILE", "one HOST:PORT a line",
-                           [](auto& c) -> auto& { return c.checker.targets_file; }));
-    f.push_back(StringFlag("sni", "NAME", "server name to send",
-                           [](auto& c) -> auto& { return c.checker.sni; }));
+    f.push_back(StringFlag(
+        "targets-file", "FILE", "one HOST:PORT a line",
+        [](auto& c) -> auto& { return c.checker.targets_file; }));
+    f.push_back(StringFlag(
+        "sni", "NAME", "server name to send", [](auto& c) -> auto& { return c.checker.sni; }));
   }
-  f.push_back(EnumFlag<CheckKind>("check", "check kind", [](auto& c) -> auto& { return c.checker.check; }));
-  f.push_back(EnumFlag<CloseMode>("close", "close mode (default: the checker profile's)",
-                                  [](auto& c) -> auto& { return c.checker.close; }));
-  f.push_back(OnOffFlag("reuse", "offer the saved session (default: the profile's, else on)",
-                        [](auto& c) -> auto& { return c.checker.reuse; }));
+  f.push_back(EnumFlag<CheckKind>(
+      "check", "check kind", [](auto& c) -> auto& { return c.checker.check; }));
+  f.push_back(EnumFlag<CloseMode>(
+      "close", "close mode (default: the checker profile's)",
+      [](auto& c) -> auto& { return c.checker.close; }));
+  f.push_back(OnOffFlag(
+      "reuse", "offer the saved session (default: the profile's, else on)",
+      [](auto& c) -> auto& { return c.checker.reuse; }));
   f.push_back({"no-reuse", "", "same as --reuse off (HAProxy's no-ssl-reuse)",
                [](Config& c, const std::string&) { c.checker.reuse = false; },
                [](const Config&) { return std::vector<std::string>{}; }});
-  f.push_back(OnOffFlag("read-after-handshake", "connect checks wait for a TLS 1.3 ticket",
-                        [](auto& c) -> auto& { return c.checker.read_after_handshake; }));
-  f.push_back(DurationFlag("inter", "interval between checks", [](auto& c) -> auto& { return c.checker.inter; }));
-  f.push_back(DurationFlag("fastinter", "interval while a backend changes state (default inter)",
-                           [](auto& c) -> auto& { return c.checker.fastinter; }));
-  f.push_back(DurationFlag("downinter", "interval while a backend is down (default inter)",
-                           [](auto& c) -> auto& { return c.checker.downinter; }));
-  f.push_back(DurationFlag("timeout", "check timeout (default inter)",
-                           [](auto& c) -> auto& { return c.checker.timeout; }));
-  f.push_back(IntFlag("rise", "successes to mark a backend up", [](auto& c) -> auto& { return c.checker.rise; }));
-  f.push_back(IntFlag("fall", "failures to mark a backend down", [](auto& c) -> auto& { return c.checker.fall; }));
-  f.push_back(IntFlag("threads", "checker event-loop threads", [](auto& c) -> auto& { return c.checker.threads; }));
-  f.push_back(StringFlag("stats-socket", "PATH", "unix socket answering HAProxy's \"show info\"",
-                         [](auto& c) -> auto& { return c.checker.stats_socket; }));
-  f.push_back(StringFlag("http-path", "PATH", "path of the http check request",
-                         [](auto& c) -> auto& { return c.checker.http_path; }));
+  f.push_back(OnOffFlag(
+      "read-after-handshake", "connect checks wait for a TLS 1.3 ticket",
+      [](auto& c) -> auto& { return c.checker.read_after_handshake; }));
+  f.push_back(DurationFlag(
+      "inter", "interval between checks", [](auto& c) -> auto& { return c.checker.inter; }));
+  f.push_back(DurationFlag(
+      "fastinter", "interval while a backend changes state (default inter)",
+      [](auto& c) -> auto& { return c.checker.fastinter; }));
+  f.push_back(DurationFlag(
+      "downinter", "interval while a backend is down (default inter)",
+      [](auto& c) -> auto& { return c.checker.downinter; }));
+  f.push_back(DurationFlag(
+      "timeout", "check timeout (default inter)",
+      [](auto& c) -> auto& { return c.checker.timeout; }));
+  f.push_back(IntFlag(
+      "rise", "successes to mark a backend up", [](auto& c) -> auto& { return c.checker.rise; }));
+  f.push_back(IntFlag(
+      "fall", "failures to mark a backend down", [](auto& c) -> auto& { return c.checker.fall; }));
+  f.push_back(IntFlag(
+      "threads", "checker event-loop threads", [](auto& c) -> auto& { return c.checker.threads; }));
+  f.push_back(StringFlag(
+      "stats-socket", "PATH", "unix socket answering HAProxy's \"show info\"",
+      [](auto& c) -> auto& { return c.checker.stats_socket; }));
+  f.push_back(StringFlag(
+      "http-path", "PATH", "path of the http check request",
+      [](auto& c) -> auto& { return c.checker.http_path; }));
 }
 
 void AddCommonFlags(std::vector<Flag>& f) {
-  f.push_back(DurationFlag("duration", "run length (serve: 0 = until SIGINT/SIGTERM)",
-                           [](auto& c) -> auto& { return c.duration; }));
-  f.push_back({"max-checks", "N", "stop after this many checks (0 = no limit)",
-               [](Config& c, const std::string& v) {
-                 int64_t n = ToInt("max-checks", v);
-                 if (n < 0) Bad("max-checks", v, "a whole number >= 0");
-                 c.max_checks = static_cast<uint64_t>(n);
-               },
-               [](const Config& c) { return std::vector<std::string>{std::to_string(c.max_checks)}; }});
-  f.push_back(SwitchFlag("json", "print one JSON document", [](auto& c) -> auto& { return c.output.json; }));
-  f.push_back(OnOffFlag("live", "a live line on stderr each second", [](auto& c) -> auto& { return c.output.live; }));
-  f.push_back(SwitchFlag("trace", "one line per connection event on stderr",
-                         [](auto& c) -> auto& { return c.output.trace; }));
+  f.push_back(DurationFlag(
+      "duration", "run length (serve: 0 = until SIGINT/SIGTERM)",
+      [](auto& c) -> auto& { return c.duration; }));
+  f.push_back(
+      {"max-checks", "N", "stop after this many checks (0 = no limit)",
+       [](Config& c, const std::string& v) {
+         int64_t n = ToInt("max-checks", v);
+         if (n < 0) Bad("max-checks", v, "a whole number >= 0");
+         c.max_checks = static_cast<uint64_t>(n);
+       },
+       [](const Config& c) { return std::vector<std::string>{std::to_string(c.max_checks)}; }});
+  f.push_back(SwitchFlag(
+      "json", "print one JSON document", [](auto& c) -> auto& { return c.output.json; }));
+  f.push_back(OnOffFlag(
+      "live", "a live line on stderr each second", [](auto& c) -> auto& { return c.output.live; }));
+  f.push_back(SwitchFlag(
+      "trace", "one line per connection event on stderr",
+      [](auto& c) -> auto& { return c.output.trace; }));
 }
 
 std::vector<Flag> FlagsOf(Command command) {
@@ -241,10 +278,14 @@ std::vector<Flag> FlagsOf(Command command) {
       AddCheckerFlags(f, command);
       break;
     case Command::kIncident:
-      f.push_back(IntFlag("backends", "virtual backends", [](auto& c) -> auto& { return c.server.backends; }));
-      f.push_back(EnumFlag<CheckKind>("check", "check kind", [](auto& c) -> auto& { return c.checker.check; }));
-      f.push_back(DurationFlag("inter", "interval between checks", [](auto& c) -> auto& { return c.checker.inter; }));
-      f.push_back(IntFlag("threads", "checker threads", [](auto& c) -> auto& { return c.checker.threads; }));
+      f.push_back(IntFlag(
+          "backends", "virtual backends", [](auto& c) -> auto& { return c.server.backends; }));
+      f.push_back(EnumFlag<CheckKind>(
+          "check", "check kind", [](auto& c) -> auto& { return c.checker.check; }));
+      f.push_back(DurationFlag(
+          "inter", "interval between checks", [](auto& c) -> auto& { return c.checker.inter; }));
+      f.push_back(IntFlag(
+          "threads", "checker threads", [](auto& c) -> auto& { return c.checker.threads; }));
       break;
   }
   AddCommonFlags(f);
@@ -284,12 +325,12 @@ ParsedFlags ParseFlags(Command command, const std::vector<std::string>& args, co
   ParsedFlags out;
   out.config = base;
   try {
-    po::parsed_options parsed = po::command_line_parser(args)
-                                    .options(desc)
-                                    .allow_unregistered()
-                                    .style(po::command_line_style::unix_style ^
-                                           po::command_line_style::allow_guessing)
-                                    .run();
+    po::parsed_options parsed =
+        po::command_line_parser(args)
+            .options(desc)
+            .allow_unregistered()
+            .style(po::command_line_style::unix_style ^ po::command_line_style::allow_guessing)
+            .run();
     for (const auto& opt : parsed.options) {
       if (opt.unregistered) {
         if (opt.position_key >= 0) {

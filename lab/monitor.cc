@@ -69,8 +69,8 @@ void StatsSocket::Serve(const std::vector<std::pair<std::string, std::string>>& 
     if (n <= 0) break;
     command.append(buf, static_cast<size_t>(n));
   }
-  while (!command.empty() && (command.back() == '\n' || command.back() == '\r' ||
-                              command.back() == ' ')) {
+  while (!command.empty() &&
+         (command.back() == '\n' || command.back() == '\r' || command.back() == ' ')) {
     command.pop_back();
   }
   std::string reply;

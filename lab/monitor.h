@@ -45,11 +45,11 @@ class StatsSocket {
 };
 
 struct MonitorHooks {
-  std::function<Sample()> sample;     // cumulative counters now
-  std::function<bool()> done;         // the work ended by itself (max-checks)
+  std::function<Sample()> sample;  // cumulative counters now
+  std::function<bool()> done;      // the work ended by itself (max-checks)
   std::function<std::string(const Sample& now, const Sample& prev)> live_line;
   std::function<std::vector<std::pair<std::string, std::string>>(const std::vector<Sample>&)>
-      info;                           // "show info" lines, from the samples so far
+      info;  // "show info" lines, from the samples so far
 };
 
 struct MonitorResult {

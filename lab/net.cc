@@ -24,8 +24,8 @@ int Endpoint::port() const {
 
 Endpoint MakeEndpoint(const std::string& host, int port) {
   Endpoint ep;
-  ep.text = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" +
-            std::to_string(port);
+  ep.text =
+      (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port);
   addrinfo hints{};
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_NUMERICSERV;

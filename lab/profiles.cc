@@ -118,18 +118,32 @@ bool NameMatches(const ServerProfile& p, std::string_view name) {
 SessionFate FateAfterClose(const ServerProfile& profile, Resumption mechanism, CloseKind kind) {
   const FateRow* row = nullptr;
   switch (mechanism) {
-    case Resumption::kSessionId: row = &profile.session_id; break;
-    case Resumption::kTicket: row = &profile.ticket; break;
-    case Resumption::kPskStateless: row = &profile.psk_stateless; break;
-    case Resumption::kPskStateful: row = &profile.psk_stateful; break;
+    case Resumption::kSessionId:
+      row = &profile.session_id;
+      break;
+    case Resumption::kTicket:
+      row = &profile.ticket;
+      break;
+    case Resumption::kPskStateless:
+      row = &profile.psk_stateless;
+      break;
+    case Resumption::kPskStateful:
+      row = &profile.psk_stateful;
+      break;
   }
   switch (kind) {
-    case CloseKind::kCloseNotify: return row->close_notify;
-    case CloseKind::kEof: return row->eof;
-    case CloseKind::kReset: return row->reset;
-    case CloseKind::kAlert: return row->alert;
-    case CloseKind::kTimeout: return row->timeout;
-    case CloseKind::kHandshakeFailed: return SessionFate::kKept;  // no session to remove
+    case CloseKind::kCloseNotify:
+      return row->close_notify;
+    case CloseKind::kEof:
+      return row->eof;
+    case CloseKind::kReset:
+      return row->reset;
+    case CloseKind::kAlert:
+      return row->alert;
+    case CloseKind::kTimeout:
+      return row->timeout;
+    case CloseKind::kHandshakeFailed:
+      return SessionFate::kKept;  // no session to remove
   }
   return SessionFate::kKept;
 }
@@ -155,8 +169,10 @@ const CheckerProfile& FindCheckerProfile(std::string_view name) {
 
 const CheckPreset& PresetFor(const CheckerProfile& profile, CheckKind kind) {
   switch (kind) {
-    case CheckKind::kConnect: return profile.connect;
-    case CheckKind::kHttp: return profile.http;
+    case CheckKind::kConnect:
+      return profile.connect;
+    case CheckKind::kHttp:
+      return profile.http;
   }
   return profile.http;
 }

@@ -25,9 +25,9 @@ struct FateRow {
 
 struct ServerProfile {
   std::string_view name;
-  std::string_view aliases;   // comma-separated other names
-  std::string_view emulates;  // one line: the stack, version and API
-  std::string_view source;    // where the behaviour comes from
+  std::string_view aliases;    // comma-separated other names
+  std::string_view emulates;   // one line: the stack, version and API
+  std::string_view source;     // where the behaviour comes from
   bool verified_here = false;  // true: an interop test checks it against the real software
   // Context setup. A stack without server tickets (JDK 8) resumes by session ID only.
   bool tickets_supported = true;

@@ -17,10 +17,14 @@ namespace {
 
 std::string_view CommandName(Command c) {
   switch (c) {
-    case Command::kServe: return "serve";
-    case Command::kCheck: return "check";
-    case Command::kRun: return "run";
-    case Command::kIncident: return "incident";
+    case Command::kServe:
+      return "serve";
+    case Command::kCheck:
+      return "check";
+    case Command::kRun:
+      return "run";
+    case Command::kIncident:
+      return "incident";
   }
   return "?";
 }
@@ -45,7 +49,8 @@ std::string Fixed(std::optional<double> v, int decimals) {
 }
 
 nlohmann::json Versions() {
-  return {{"tlslab", TLSLAB_VERSION}, {"git_commit", TLSLAB_GIT_COMMIT}, {"openssl", OpensslVersion()}};
+  return {
+      {"tlslab", TLSLAB_VERSION}, {"git_commit", TLSLAB_GIT_COMMIT}, {"openssl", OpensslVersion()}};
 }
 
 nlohmann::json ConfigJson(Command command, const Config& config) {
@@ -80,22 +85,23 @@ nlohmann::json ToJson(const RunReport& r) {
       {"resumption_ratio", f.resumption_ratio ? nlohmann::json(Round(*f.resumption_ratio, 4))
                                               : nlohmann::json(nullptr)},
       {"checker_cpu_percent", Round(f.checker_cpu_percent, 2)},
-      {"server_cpu_percent", r.server ? nlohmann::json(Round(f.server_cpu_percent, 2))
-                                      : nlohmann::json(nullptr)},
+      {"server_cpu_percent",
+       r.server ? nlohmann::json(Round(f.server_cpu_percent, 2)) : nlohmann::json(nullptr)},
       {"checker_cpu_us_per_check", f.checker_cpu_us_per_check
                                        ? nlohmann::json(Round(*f.checker_cpu_us_per_check, 2))
                                        : nlohmann::json(nullptr)},
       {"server_cpu_us_per_check", (r.server && f.server_cpu_us_per_check)
                                       ? nlohmann::json(Round(*f.server_cpu_us_per_check, 2))
                                       : nlohmann::json(nullptr)},
-      {"steady_window", {{"from_s", Round(f.steady_from_s, 3)}, {"seconds", Round(f.steady_seconds, 3)}}},
+      {"steady_window",
+       {{"from_s", Round(f.steady_from_s, 3)}, {"seconds", Round(f.steady_seconds, 3)}}},
       {"latency_ms",
        {{"p50", static_cast<double>(r.latency.Quantile(0.50)) / 1000.0},
         {"p90", static_cast<double>(r.latency.Quantile(0.90)) / 1000.0},
         {"p99", static_cast<double>(r.latency.Quantile(0.99)) / 1000.0},
         {"max", static_cast<double>(r.latency.max()) / 1000.0}}},
-      {"time_wait_sockets", r.time_wait_sockets >= 0 ? nlohmann::json(r.time_wait_sockets)
-                                                     : nlohmann::json(nullptr)},
+      {"time_wait_sockets",
+       r.time_wait_sockets >= 0 ? nlohmann::json(r.time_wait_sockets) : nlohmann::json(nullptr)},
       {"interrupted", r.interrupted},
   };
   nlohmann::json reasons = nlohmann::json::object();
@@ -129,24 +135,26 @@ nlohmann::json ToJson(const RunReport& r) {
                       {"checker_cpu_percent", Round(row.checker_cpu_percent, 2)},
                       {"server_cpu_percent", Round(row.server_cpu_percent, 2)}});
   }
-  return {{"command", CommandName(r.command)},
-          {"config", ConfigJson(r.command == Command::kIncident ? Command::kRun : r.command, r.config)},
-          {"effective",
-           {{"check", Name(plan.check)},
-            {"close", Name(plan.close)},
-            {"reuse", plan.reuse},
-            {"read_after_handshake", plan.read_after_handshake},
-            {"checker_profile", r.config.checker.profile},
-            {"server_profile", r.server ? nlohmann::json(r.config.server.profile) : nlohmann::json(nullptr)}}},
-          {"versions", Versions()},
-          {"figures", figures},
-          {"series", series}};
+  return {
+      {"command", CommandName(r.command)},
+      {"config", ConfigJson(r.command == Command::kIncident ? Command::kRun : r.command, r.config)},
+      {"effective",
+       {{"check", Name(plan.check)},
+        {"close", Name(plan.close)},
+        {"reuse", plan.reuse},
+        {"read_after_handshake", plan.read_after_handshake},
+        {"checker_profile", r.config.checker.profile},
+        {"server_profile",
+         r.server ? nlohmann::json(r.config.server.profile) : nlohmann::json(nullptr)}}},
+      {"versions", Versions()},
+      {"figures", figures},
+      {"series", series}};
 }
 
 std::string FormatTable(const std::vector<RunReport>& reports) {
-  const std::vector<std::string> head = {"checker profile", "server profile", "check", "close",
-                                         "backends", "inter", "key rate/s", "resumed",
-                                         "failures", "checker CPU %", "server CPU %"};
+  const std::vector<std::string> head = {
+      "checker profile", "server profile", "check",    "close",         "backends",    "inter",
+      "key rate/s",      "resumed",        "failures", "checker CPU %", "server CPU %"};
   std::vector<std::vector<std::string>> rows;
   for (const RunReport& r : reports) {
     const CheckPlan plan = EffectiveCheckPlan(r.config.checker);
@@ -200,8 +208,9 @@ std::string FormatDetails(const RunReport& r) {
   for (CheckFailure reason : kAllCheckFailures) {
     const size_t i = static_cast<size_t>(reason);
     if (r.failures_by_reason[i] == 0) continue;
-    out += "  failures (" + std::string(Name(reason)) + "): " +
-           std::to_string(r.failures_by_reason[i]) + ", e.g. " + r.failure_examples[i] + "\n";
+    out += "  failures (" + std::string(Name(reason)) +
+           "): " + std::to_string(r.failures_by_reason[i]) + ", e.g. " + r.failure_examples[i] +
+           "\n";
   }
   if (r.server) {
     std::string kinds, removed;
@@ -211,7 +220,8 @@ std::string FormatDetails(const RunReport& r) {
       if (n > 0) kinds += " " + std::string(Name(kind)) + "=" + std::to_string(n);
       if (m > 0) removed += " " + std::string(Name(kind)) + "=" + std::to_string(m);
     }
-    out += "  server (" + r.config.server.profile + ") saw closes:" + (kinds.empty() ? " none" : kinds) +
+    out += "  server (" + r.config.server.profile +
+           ") saw closes:" + (kinds.empty() ? " none" : kinds) +
            "; sessions removed:" + (removed.empty() ? " none" : removed) + "\n";
   }
   return out;

@@ -21,8 +21,12 @@ constexpr unsigned char kSessionIdContext[] = "tlslab";
 EvpPkeyPtr MakeKey(KeyType type) {
   EVP_PKEY* key = nullptr;
   switch (type) {
-    case KeyType::kRsa2048: key = EVP_RSA_gen(2048); break;
-    case KeyType::kP256: key = EVP_EC_gen("P-256"); break;
+    case KeyType::kRsa2048:
+      key = EVP_RSA_gen(2048);
+      break;
+    case KeyType::kP256:
+      key = EVP_EC_gen("P-256");
+      break;
   }
   if (key == nullptr) Fail("key generation");
   return EvpPkeyPtr(key);
@@ -46,18 +50,24 @@ X509Ptr MakeSelfSigned(EVP_PKEY* key) {
 
 int MinVersion(TlsVersion v) {
   switch (v) {
-    case TlsVersion::kAuto: return TLS1_2_VERSION;
-    case TlsVersion::kTls12: return TLS1_2_VERSION;
-    case TlsVersion::kTls13: return TLS1_3_VERSION;
+    case TlsVersion::kAuto:
+      return TLS1_2_VERSION;
+    case TlsVersion::kTls12:
+      return TLS1_2_VERSION;
+    case TlsVersion::kTls13:
+      return TLS1_3_VERSION;
   }
   return TLS1_2_VERSION;
 }
 
 int MaxVersion(TlsVersion v) {
   switch (v) {
-    case TlsVersion::kAuto: return TLS1_3_VERSION;
-    case TlsVersion::kTls12: return TLS1_2_VERSION;
-    case TlsVersion::kTls13: return TLS1_3_VERSION;
+    case TlsVersion::kAuto:
+      return TLS1_3_VERSION;
+    case TlsVersion::kTls12:
+      return TLS1_2_VERSION;
+    case TlsVersion::kTls13:
+      return TLS1_3_VERSION;
   }
   return TLS1_3_VERSION;
 }

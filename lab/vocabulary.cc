@@ -5,66 +5,90 @@ namespace tlslab {
 // Switches without default: -Wswitch flags a new enum value that has no name.
 std::string_view Name(CloseMode v) {
   switch (v) {
-    case CloseMode::kCloseNotify: return "close-notify";
-    case CloseMode::kQuiet: return "quiet";
-    case CloseMode::kQuietReset: return "quiet-reset";
-    case CloseMode::kNotifyReset: return "notify-reset";
-    case CloseMode::kKeep: return "keep";
+    case CloseMode::kCloseNotify:
+      return "close-notify";
+    case CloseMode::kQuiet:
+      return "quiet";
+    case CloseMode::kQuietReset:
+      return "quiet-reset";
+    case CloseMode::kNotifyReset:
+      return "notify-reset";
+    case CloseMode::kKeep:
+      return "keep";
   }
   return "?";
 }
 
 std::string_view Name(CloseKind v) {
   switch (v) {
-    case CloseKind::kCloseNotify: return "close_notify";
-    case CloseKind::kEof: return "eof";
-    case CloseKind::kReset: return "reset";
-    case CloseKind::kAlert: return "alert";
-    case CloseKind::kTimeout: return "timeout";
-    case CloseKind::kHandshakeFailed: return "handshake_failed";
+    case CloseKind::kCloseNotify:
+      return "close_notify";
+    case CloseKind::kEof:
+      return "eof";
+    case CloseKind::kReset:
+      return "reset";
+    case CloseKind::kAlert:
+      return "alert";
+    case CloseKind::kTimeout:
+      return "timeout";
+    case CloseKind::kHandshakeFailed:
+      return "handshake_failed";
   }
   return "?";
 }
 
 std::string_view Name(Resumption v) {
   switch (v) {
-    case Resumption::kSessionId: return "session-id";
-    case Resumption::kTicket: return "ticket";
-    case Resumption::kPskStateless: return "psk-stateless";
-    case Resumption::kPskStateful: return "psk-stateful";
+    case Resumption::kSessionId:
+      return "session-id";
+    case Resumption::kTicket:
+      return "ticket";
+    case Resumption::kPskStateless:
+      return "psk-stateless";
+    case Resumption::kPskStateful:
+      return "psk-stateful";
   }
   return "?";
 }
 
 std::string_view Name(SessionFate v) {
   switch (v) {
-    case SessionFate::kKept: return "kept";
-    case SessionFate::kRemoved: return "removed";
+    case SessionFate::kKept:
+      return "kept";
+    case SessionFate::kRemoved:
+      return "removed";
   }
   return "?";
 }
 
 std::string_view Name(CheckKind v) {
   switch (v) {
-    case CheckKind::kConnect: return "connect";
-    case CheckKind::kHttp: return "http";
+    case CheckKind::kConnect:
+      return "connect";
+    case CheckKind::kHttp:
+      return "http";
   }
   return "?";
 }
 
 std::string_view Name(TlsVersion v) {
   switch (v) {
-    case TlsVersion::kAuto: return "auto";
-    case TlsVersion::kTls12: return "1.2";
-    case TlsVersion::kTls13: return "1.3";
+    case TlsVersion::kAuto:
+      return "auto";
+    case TlsVersion::kTls12:
+      return "1.2";
+    case TlsVersion::kTls13:
+      return "1.3";
   }
   return "?";
 }
 
 std::string_view Name(KeyType v) {
   switch (v) {
-    case KeyType::kRsa2048: return "rsa2048";
-    case KeyType::kP256: return "p256";
+    case KeyType::kRsa2048:
+      return "rsa2048";
+    case KeyType::kP256:
+      return "p256";
   }
   return "?";
 }
@@ -110,7 +134,7 @@ std::string KnownNames() {
   return out;
 }
 
-#define TLSLAB_INSTANTIATE(E)                                 \
+#define TLSLAB_INSTANTIATE(E)                               \
   template std::optional<E> ParseName<E>(std::string_view); \
   template std::string KnownNames<E>();
 TLSLAB_INSTANTIATE(CloseMode)

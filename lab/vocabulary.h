@@ -42,8 +42,7 @@ enum class Resumption {
   kPskStateful,   // TLS 1.3 ticket naming a cache entry (OpenSSL with SSL_OP_NO_TICKET)
 };
 inline constexpr std::array kAllResumptions = {Resumption::kSessionId, Resumption::kTicket,
-                                               Resumption::kPskStateless,
-                                               Resumption::kPskStateful};
+                                               Resumption::kPskStateless, Resumption::kPskStateful};
 
 enum class SessionFate { kKept, kRemoved };
 enum class CheckKind { kConnect, kHttp };

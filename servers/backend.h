@@ -22,10 +22,10 @@ struct Backend {
   SslCtxPtr ctx;
   const ServerProfile* profile = nullptr;
   const ServerConfig* config = nullptr;
-  EventLoop* loop = nullptr;         // the loop of the thread that owns this backend
-  ServerCounters* counters = nullptr;  // that thread's counters
-  Trace* trace = nullptr;            // nullptr unless --trace
-  uint64_t* next_conn_id = nullptr;  // that thread's connection numbering
+  EventLoop* loop = nullptr;                       // the loop of the thread that owns this backend
+  ServerCounters* counters = nullptr;              // that thread's counters
+  Trace* trace = nullptr;                          // nullptr unless --trace
+  uint64_t* next_conn_id = nullptr;                // that thread's connection numbering
   std::unordered_set<IoHandler*>* live = nullptr;  // that thread's open connections
 };
 

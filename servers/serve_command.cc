@@ -72,7 +72,8 @@ int ServeCommand(const Args& args) {
     std::unique_ptr<Trace> trace;
     if (config.output.trace) trace = std::make_unique<Trace>(stderr);
     ServerEngine engine(config, trace.get());
-    if (!config.server.ports_file.empty()) WritePortsFile(config.server.ports_file, engine.endpoints());
+    if (!config.server.ports_file.empty())
+      WritePortsFile(config.server.ports_file, engine.endpoints());
     engine.Start();
     std::printf("%s\n", ReadyLine(config, engine.endpoints()).c_str());
     std::fflush(stdout);
@@ -92,15 +93,15 @@ int ServeCommand(const Args& args) {
       uint64_t removed = 0;
       for (uint64_t n : now.server.sessions_removed) removed += n;
       char buf[256];
-      std::snprintf(buf, sizeof buf,
-                    "[%5.0fs] connections %6.0f/s  full %6.0f/s  resumed %6.0f/s  sessions "
-                    "removed %llu  server CPU %5.1f%%",
-                    now.t_s,
-                    static_cast<double>(now.server.connections - prev.server.connections) / dt,
-                    static_cast<double>(now.server.full_handshakes - prev.server.full_handshakes) / dt,
-                    static_cast<double>(now.server.resumed_handshakes - prev.server.resumed_handshakes) / dt,
-                    static_cast<unsigned long long>(removed),
-                    static_cast<double>(now.server_cpu_ns - prev.server_cpu_ns) / 1e7 / dt);
+      std::snprintf(
+          buf, sizeof buf,
+          "[%5.0fs] connections %6.0f/s  full %6.0f/s  resumed %6.0f/s  sessions "
+          "removed %llu  server CPU %5.1f%%",
+          now.t_s, static_cast<double>(now.server.connections - prev.server.connections) / dt,
+          static_cast<double>(now.server.full_handshakes - prev.server.full_handshakes) / dt,
+          static_cast<double>(now.server.resumed_handshakes - prev.server.resumed_handshakes) / dt,
+          static_cast<unsigned long long>(removed),
+          static_cast<double>(now.server_cpu_ns - prev.server_cpu_ns) / 1e7 / dt);
       return std::string(buf);
     };
     MonitorResult result = RunMonitor(start, deadline, config.output.live, signals, nullptr, hooks);
@@ -121,12 +122,12 @@ int ServeCommand(const Args& args) {
                  std::to_string(last.server.close_kinds[Index(kind)]) + "/" +
                  std::to_string(last.server.sessions_removed[Index(kind)]);
       }
-      std::printf("served %.1f s: %llu connections, %llu full and %llu resumed handshakes, "
-                  "server CPU %.1f%%\nclose kinds (seen/sessions removed):%s\n",
-                  seconds, static_cast<unsigned long long>(last.server.connections),
-                  static_cast<unsigned long long>(last.server.full_handshakes),
-                  static_cast<unsigned long long>(last.server.resumed_handshakes), cpu,
-                  kinds.c_str());
+      std::printf(
+          "served %.1f s: %llu connections, %llu full and %llu resumed handshakes, "
+          "server CPU %.1f%%\nclose kinds (seen/sessions removed):%s\n",
+          seconds, static_cast<unsigned long long>(last.server.connections),
+          static_cast<unsigned long long>(last.server.full_handshakes),
+          static_cast<unsigned long long>(last.server.resumed_handshakes), cpu, kinds.c_str());
     }
     return 0;
   });

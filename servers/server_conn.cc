@@ -95,7 +95,8 @@ void ServerConn::OnClientHello(SSL* ssl) {
   if (backend_.trace == nullptr) return;
   // A TLS 1.3-capable client sends a random 32-byte legacy_session_id for middlebox
   // compatibility (RFC 8446 D.4), so an ID alone says "offers a session" only in a TLS 1.2 hello.
-  const bool tls13_capable = SSL_client_hello_get0_ext(ssl, kExtSupportedVersions, &data, &len) == 1;
+  const bool tls13_capable =
+      SSL_client_hello_get0_ext(ssl, kExtSupportedVersions, &data, &len) == 1;
   std::string line = "ClientHello: ";
   if (has_psk) {
     line += "offers a TLS 1.3 ticket (pre_shared_key)";
@@ -104,7 +105,8 @@ void ServerConn::OnClientHello(SSL* ssl) {
   } else if (id_len > 0 && !tls13_capable) {
     line += "offers session ID";
   } else if (id_len > 0) {
-    line += "offers no ticket; session ID present (a TLS 1.2 session or the TLS 1.3 compatibility ID)";
+    line +=
+        "offers no ticket; session ID present (a TLS 1.2 session or the TLS 1.3 compatibility ID)";
   } else {
     line += "offers no session";
   }
@@ -219,8 +221,8 @@ void ServerConn::ApplyProfile(CloseKind kind) {
     removed += SSL_CTX_remove_session(backend_.ctx.get(), current);
   }
   backend_.counters->sessions_removed[Index(kind)].Add();
-  Trace("session removed (" + std::string(Name(mechanism)) + ", " + std::string(Name(kind)) +
-        ", " + std::to_string(removed) + " cache entries): profile " +
+  Trace("session removed (" + std::string(Name(mechanism)) + ", " + std::string(Name(kind)) + ", " +
+        std::to_string(removed) + " cache entries): profile " +
         std::string(backend_.profile->name));
 }
 

@@ -29,7 +29,8 @@ class Acceptor : public IoHandler {
   // a moment; the connection waits in the backlog (the checker may count a timeout).
   void PauseForDescriptors() {
     backend_.loop->Remove(backend_.listen_fd);
-    backend_.loop->After(Millis(100), [this] { backend_.loop->Add(backend_.listen_fd, EPOLLIN, this); });
+    backend_.loop->After(Millis(100),
+                         [this] { backend_.loop->Add(backend_.listen_fd, EPOLLIN, this); });
   }
   void OnIo(uint32_t) override {
     for (;;) {
@@ -55,7 +56,8 @@ ServerEngine::ServerEngine(const Config& config, Trace* trace)
   // backend in the same process (tlslab run) and for the usual descriptors.
   EnsureFileLimit(static_cast<size_t>(config_.server.backends) * 3 + 64);
   creds_ = LoadOrMakeCredentials(config_.tls);
-  if (!config_.tls.keylog_file.empty()) keylog_ = std::make_unique<KeylogFile>(config_.tls.keylog_file);
+  if (!config_.tls.keylog_file.empty())
+    keylog_ = std::make_unique<KeylogFile>(config_.tls.keylog_file);
   for (int t = 0; t < config_.server.threads; ++t) workers_.push_back(std::make_unique<Worker>());
   for (int i = 0; i < config_.server.backends; ++i) {
     auto backend = std::make_unique<Backend>();

@@ -1,0 +1,45 @@
+# Shared by the scripts: install what is missing from Debian's packages, then configure and
+# build. Sourced, not run. Safe to run again: it installs and rebuilds only what is missing.
+
+TLSLAB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# Debian's interpreter: the one that sees Debian's python3-* packages (a pyenv python3 earlier
+# on PATH would not). Override with TLSLAB_PYTHON=/path/to/python3.
+TLSLAB_PYTHON="${TLSLAB_PYTHON:-/usr/bin/python3}"
+
+TLSLAB_PACKAGES=(
+  g++ cmake ninja-build pkg-config git
+  libssl-dev libboost-program-options-dev libboost-dev nlohmann-json3-dev
+  libgtest-dev libbenchmark-dev
+  python3 python3-pytest
+  clang-format
+)
+
+log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
+
+ensure_packages() {
+  local missing=()
+  for pkg in "$@"; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=""
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null || { echo "tlslab: error: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+    sudo="sudo"
+  fi
+  log "installing Debian packages: ${missing[*]}"
+  $sudo apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# build DIR [cmake options...]: configure (once) and build.
+build() {
+  local dir="$1"; shift
+  if [ ! -f "$dir/build.ninja" ]; then
+    log "configuring $dir"
+    cmake -S "$TLSLAB_ROOT" -B "$dir" -G Ninja -DPython3_EXECUTABLE="$TLSLAB_PYTHON" "$@" >/dev/null
+  fi
+  log "building $dir"
+  cmake --build "$dir" -- -l 3 | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
+  test "${PIPESTATUS[0]}" -eq 0
+}

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# All tests, as CI runs them: install what is missing, build with warnings as errors, run the
+# unit tests (GoogleTest) and the end-to-end tests (pytest over real loopback sockets and real
+# processes), then the same again in an ASan+UBSan build, and check the formatting.
+#   --quick   skip the sanitizer build
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+quick=0
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=1 ;;
+    *) echo "tlslab: error: unknown flag '$arg'; test.sh accepts --quick" >&2; exit 2 ;;
+  esac
+done
+ensure_packages "${TLSLAB_PACKAGES[@]}"
+cd "$TLSLAB_ROOT"
+
+run_suite() {  # run_suite BUILD_DIR LABEL
+  local dir="$1" label="$2"
+  log "unit tests ($label)"
+  ctest --test-dir "$dir" --output-on-failure --timeout 120
+  log "end-to-end tests ($label)"
+  TLSLAB_BIN="$dir/tlslab" "$TLSLAB_PYTHON" -m pytest -q -p no:cacheprovider tests/e2e
+}
+
+build build -DTLSLAB_WERROR=ON -DTLSLAB_BUILD_TESTS=ON -DTLSLAB_BUILD_BENCH=ON
+run_suite build release
+
+if [ "$quick" -eq 0 ]; then
+  # detect_leaks: every OpenSSL object is owned by RAII; a leak is a bug.
+  export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1"
+  export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+  build build-asan -DTLSLAB_WERROR=ON -DTLSLAB_SANITIZE=ON -DTLSLAB_BUILD_TESTS=ON \
+    -DTLSLAB_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug
+  run_suite build-asan asan+ubsan
+fi
+
+log "formatting (clang-format, Google style)"
+files=$(git ls-files '*.cc' '*.h')
+clang-format --dry-run -Werror $files
+log "all tests passed"
