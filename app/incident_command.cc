@@ -65,7 +65,7 @@ int IncidentCommand(const Args& args) {
       if (base.output.live) {
         std::fprintf(stderr, "== %s checks %s\n", pair.checker, pair.server);
       }
-      RunReport report = RunLab(c, signals, nullptr);
+      RunReport report = RunLab(c, signals.fd(), nullptr);
       runs.push_back(ToJson(report));
       reports.push_back(report);
       if (report.interrupted) break;

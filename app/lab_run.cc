@@ -5,11 +5,11 @@
 
 namespace tlslab {
 
-RunReport RunLab(const Config& config, const StopSignals& signals, Trace* trace) {
+RunReport RunLab(const Config& config, int stop_fd, Trace* trace) {
   ServerEngine server(config, trace);
   server.Start();
   ServerSide side{[&server] { return server.Totals(); }, [&server] { return server.CpuNs(); }};
-  RunReport report = RunChecks(Command::kRun, config, server.endpoints(), side, signals, trace);
+  RunReport report = RunChecks(Command::kRun, config, server.endpoints(), side, stop_fd, trace);
   server.Stop();
   server.Join();
   report.server = server.Totals();

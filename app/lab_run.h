@@ -8,6 +8,6 @@
 
 namespace tlslab {
 
-RunReport RunLab(const Config& config, const StopSignals& signals, Trace* trace);
+RunReport RunLab(const Config& config, int stop_fd, Trace* trace);
 
 }  // namespace tlslab

@@ -17,7 +17,7 @@ int RunCommand(const Args& args) {
     StopSignals signals;
     std::unique_ptr<Trace> trace;
     if (parsed.config.output.trace) trace = std::make_unique<Trace>(stderr);
-    RunReport report = RunLab(parsed.config, signals, trace.get());
+    RunReport report = RunLab(parsed.config, signals.fd(), trace.get());
     if (parsed.config.output.json) {
       std::printf("%s\n", ToJson(report).dump(2).c_str());
     } else {

@@ -83,11 +83,13 @@ void CheckActor::OnNewSession(SSL_SESSION* session) {
 
 void CheckActor::StartCheck() {
   interval_timer_ = 0;
+  if (ctx_.draining) return;
   if (ctx_.max_checks != 0 &&
       ctx_.checks_started->fetch_add(1, std::memory_order_relaxed) >= ctx_.max_checks) {
     return;  // budget spent: this backend is not checked again
   }
   check_start_ = Clock::now();
+  ++ctx_.in_flight;
   deadline_timer_ = ctx_.loop->After(EffectiveCheckTimeout(*ctx_.config), [this] { OnDeadline(); });
   if (state_ == State::kKeepIdle) {
     // A persistent connection: the check is a request on it (or, for connect checks, the
@@ -300,6 +302,7 @@ void CheckActor::EndCheck(bool ok) {
   ctx_.loop->Cancel(deadline_timer_);
   ctx_.loop->Cancel(ticket_timer_);
   deadline_timer_ = ticket_timer_ = 0;
+  --ctx_.in_flight;
   const auto micros =
       std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - check_start_).count();
   ctx_.latency->Record(static_cast<uint64_t>(micros));

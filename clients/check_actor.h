@@ -40,6 +40,8 @@ struct CheckerThreadContext {
   std::atomic<uint64_t>* checks_started = nullptr;  // shared by all threads: max_checks budget
   uint64_t max_checks = 0;                          // 0 = unbounded (the duration bounds it)
   uint64_t next_conn_id = 1;
+  bool draining = false;  // the run is over: start no new check
+  size_t in_flight = 0;   // checks started and not yet ended
 };
 
 class CheckActor : public IoHandler {

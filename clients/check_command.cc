@@ -22,8 +22,8 @@ int CheckCommand(const Args& args) {
     StopSignals signals;
     std::unique_ptr<Trace> trace;
     if (config.output.trace) trace = std::make_unique<Trace>(stderr);
-    RunReport report =
-        RunChecks(Command::kCheck, config, std::move(targets), std::nullopt, signals, trace.get());
+    RunReport report = RunChecks(Command::kCheck, config, std::move(targets), std::nullopt,
+                                 signals.fd(), trace.get());
     if (config.output.json) {
       std::printf("%s\n", ToJson(report).dump(2).c_str());
     } else {

@@ -60,8 +60,7 @@ std::vector<std::pair<std::string, std::string>> ShowInfo(const std::vector<Samp
 }  // namespace
 
 RunReport RunChecks(Command command, const Config& config, std::vector<Endpoint> targets,
-                    const std::optional<ServerSide>& server, const StopSignals& signals,
-                    Trace* trace) {
+                    const std::optional<ServerSide>& server, int stop_fd, Trace* trace) {
   std::unique_ptr<StatsSocket> stats;
   if (!config.checker.stats_socket.empty()) {
     stats = std::make_unique<StatsSocket>(config.checker.stats_socket);
@@ -91,8 +90,10 @@ RunReport RunChecks(Command command, const Config& config, std::vector<Endpoint>
     return ShowInfo(samples, config.checker.threads);
   };
   MonitorResult monitored =
-      RunMonitor(start, deadline, config.output.live, signals, stats.get(), hooks);
-  engine.Stop();
+      RunMonitor(start, deadline, config.output.live, stop_fd, stats.get(), hooks);
+  // At the deadline the loops end by themselves after draining the checks in flight; stop
+  // them at once only when interrupted or when the check budget is spent.
+  if (monitored.interrupted || Clock::now() < deadline) engine.Stop();
   engine.Join();
 
   RunReport report;

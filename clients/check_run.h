@@ -20,7 +20,6 @@ struct ServerSide {
 };
 
 RunReport RunChecks(Command command, const Config& config, std::vector<Endpoint> targets,
-                    const std::optional<ServerSide>& server, const StopSignals& signals,
-                    Trace* trace);
+                    const std::optional<ServerSide>& server, int stop_fd, Trace* trace);
 
 }  // namespace tlslab

@@ -100,6 +100,12 @@ void CheckerEngine::Start(Clock::time_point deadline) {
     threads_.emplace_back([this, w = worker.get(), deadline] {
       size_t slot = cpu_.RegisterCurrentThread();
       w->loop.Run(deadline);
+      // Let the checks in flight at the deadline end (bounded by their own timeout), so the
+      // server sees whole checks rather than connections cut mid-handshake.
+      w->context.draining = true;
+      const auto grace = std::chrono::duration_cast<Clock::duration>(
+          EffectiveCheckTimeout(config_.checker) + Millis(100));
+      w->loop.Run(Clock::now() + grace, [w] { return w->context.in_flight == 0; });
       cpu_.FinishCurrentThread(slot);
     });
   }

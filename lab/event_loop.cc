@@ -83,10 +83,10 @@ int EventLoop::WaitMillis(Clock::time_point deadline) const {
   return ms > 1000 ? 1000 : static_cast<int>(ms);
 }
 
-void EventLoop::Run(Clock::time_point deadline) {
+void EventLoop::Run(Clock::time_point deadline, const std::function<bool()>& until) {
   constexpr int kMaxEvents = 256;
   epoll_event events[kMaxEvents];
-  while (!stopped() && Clock::now() < deadline) {
+  while (!stopped() && Clock::now() < deadline && !(until && until())) {
     int n = epoll_wait(epoll_fd_, events, kMaxEvents, WaitMillis(deadline));
     if (n < 0 && errno != EINTR) break;
     for (int i = 0; i < n; ++i) {

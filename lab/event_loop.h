@@ -44,8 +44,9 @@ class EventLoop {
   void Cancel(TimerId id);
   size_t PendingTimers() const { return timers_.size(); }
 
-  // Runs until Stop() (from any thread) or `deadline`, whichever comes first.
-  void Run(Clock::time_point deadline);
+  // Runs until Stop() (from any thread), `deadline`, or `until()` returns true (checked after
+  // each batch of events and timers), whichever comes first.
+  void Run(Clock::time_point deadline, const std::function<bool()>& until = nullptr);
   void Stop();  // thread-safe
   bool stopped() const { return stop_.load(std::memory_order_relaxed); }
 

@@ -86,8 +86,7 @@ void StatsSocket::Serve(const std::vector<std::pair<std::string, std::string>>& 
 }
 
 MonitorResult RunMonitor(Clock::time_point start, Clock::time_point deadline, bool live,
-                         const StopSignals& signals, StatsSocket* stats,
-                         const MonitorHooks& hooks) {
+                         int stop_fd, StatsSocket* stats, const MonitorHooks& hooks) {
   MonitorResult result;
   auto seconds_since_start = [start] {
     return std::chrono::duration<double>(Clock::now() - start).count();
@@ -102,7 +101,7 @@ MonitorResult RunMonitor(Clock::time_point start, Clock::time_point deadline, bo
     if (now >= deadline) break;
     // Wake at the tick, or every 50 ms to notice that the work is done.
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count();
-    pollfd fds[2] = {{signals.fd(), POLLIN, 0}, {stats ? stats->fd() : -1, POLLIN, 0}};
+    pollfd fds[2] = {{stop_fd, POLLIN, 0}, {stats ? stats->fd() : -1, POLLIN, 0}};
     int ready = poll(fds, 2, static_cast<int>(std::clamp<long long>(wait, 0, 50)));
     if (ready > 0 && (fds[0].revents & POLLIN)) {
       result.interrupted = true;

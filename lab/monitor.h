@@ -54,11 +54,12 @@ struct MonitorHooks {
 
 struct MonitorResult {
   std::vector<Sample> samples;  // the first at t = 0
-  bool interrupted = false;     // SIGINT or SIGTERM ended the run
+  bool interrupted = false;     // stop_fd (SIGINT, SIGTERM, KeyboardInterrupt) ended the run
 };
 
-// Runs until `deadline` (Clock::time_point::max() = no deadline), hooks.done(), or a signal.
+// Runs until `deadline` (Clock::time_point::max() = no deadline), hooks.done(), or `stop_fd`
+// becomes readable (StopSignals::fd() on the command line; an eventfd from Python).
 MonitorResult RunMonitor(Clock::time_point start, Clock::time_point deadline, bool live,
-                         const StopSignals& signals, StatsSocket* stats, const MonitorHooks& hooks);
+                         int stop_fd, StatsSocket* stats, const MonitorHooks& hooks);
 
 }  // namespace tlslab

@@ -104,7 +104,8 @@ int ServeCommand(const Args& args) {
           static_cast<double>(now.server_cpu_ns - prev.server_cpu_ns) / 1e7 / dt);
       return std::string(buf);
     };
-    MonitorResult result = RunMonitor(start, deadline, config.output.live, signals, nullptr, hooks);
+    MonitorResult result =
+        RunMonitor(start, deadline, config.output.live, signals.fd(), nullptr, hooks);
     engine.Stop();
     engine.Join();
     const Sample& last = result.samples.back();
