@@ -21,10 +21,11 @@ class Health {
     return up() != was_up;
   }
   bool OnFailure() {
-    const bool was_up = up();
-    if (health_ > 0) --health_;
-    if (was_up && health_ < rise_) health_ = 0;  // fell: down at once, must rise again
-    return up() != was_up;
+    // HAProxy 1.5-1.8 count a failure only while the server is up (health >= rise): a
+    // failure while rising leaves the successes already seen in place.
+    if (!up()) return false;
+    if (--health_ < rise_) health_ = 0;  // fell: down at once, must rise again
+    return !up();
   }
 
   bool up() const { return health_ >= rise_; }

@@ -30,6 +30,7 @@ std::optional<Millis> ParseDuration(std::string_view text) {
 
 std::string FormatDuration(Millis d) {
   const int64_t ms = d.count();
+  if (ms != 0 && ms % 3600000 == 0) return std::to_string(ms / 3600000) + "h";
   if (ms != 0 && ms % 60000 == 0) return std::to_string(ms / 60000) + "m";
   if (ms != 0 && ms % 1000 == 0) return std::to_string(ms / 1000) + "s";
   return std::to_string(ms) + "ms";

@@ -332,13 +332,13 @@ ParsedFlags ParseFlags(Command command, const std::vector<std::string>& args, co
             .style(po::command_line_style::unix_style ^ po::command_line_style::allow_guessing)
             .run();
     for (const auto& opt : parsed.options) {
-      if (opt.unregistered) {
-        if (opt.position_key >= 0) {
-          out.positional.insert(out.positional.end(), opt.value.begin(), opt.value.end());
-        } else {
-          throw UsageError("unknown flag '" + opt.original_tokens.front() +
-                           "'; see --help for the accepted flags");
-        }
+      // Without a positional_options_description, Boost keeps a positional argument as an
+      // option with an empty name, position_key >= 0 and unregistered == false.
+      if (opt.position_key >= 0) {
+        out.positional.insert(out.positional.end(), opt.value.begin(), opt.value.end());
+      } else if (opt.unregistered) {
+        throw UsageError("unknown flag '" + opt.original_tokens.front() +
+                         "'; see --help for the accepted flags");
       }
     }
     po::store(parsed, vm);

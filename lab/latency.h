@@ -19,7 +19,8 @@ class LatencyHistogram {
 
  private:
   static constexpr int kSubBits = 5;
-  static constexpr int kBuckets = (64 - kSubBits) << kSubBits;
+  // Rows 0..59: the linear first row plus one per power of two 2^5..2^63.
+  static constexpr int kBuckets = (64 - kSubBits + 1) << kSubBits;
   static size_t BucketOf(uint64_t v);
   static uint64_t UpperBound(size_t bucket);
   std::array<uint64_t, kBuckets> buckets_{};

@@ -327,7 +327,7 @@ TEST(FlagsTest, BadFlagsThrowOneLineNamingTheFlag) {
 // an option with an empty name and unregistered == false, and flags.cc only looks at
 // unregistered options, so ParsedFlags::positional stays empty and "unexpected argument" is
 // never thrown. Enable with the fix proposed in the unit-test report.
-TEST(FlagsTest, DISABLED_PositionalArgumentsAreRejected) {
+TEST(FlagsTest, PositionalArgumentsAreRejected) {
   const std::string message = UsageErrorMessage([] { ParseFlags(Command::kServe, {"stray"}); });
   EXPECT_NE(message.find("'stray'"), std::string::npos) << "'" << message << "'";
   EXPECT_NE(UsageErrorMessage([] {

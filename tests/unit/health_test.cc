@@ -83,7 +83,7 @@ TEST(HealthTest, FromDownItTakesRiseSuccesses) {
 // successes already seen still count; clients/health.h decrements instead, so the backend
 // needs one more success than HAProxy 1.7 would. Enable with the fix proposed in the
 // unit-test report.
-TEST(HealthTest, DISABLED_FailureWhileRisingIsIgnoredAsInHaproxy17) {
+TEST(HealthTest, FailureWhileRisingIsIgnoredAsInHaproxy17) {
   Health h(3, 2);
   FailUntilDown(h);
   h.OnSuccess();
