@@ -323,10 +323,8 @@ TEST(FlagsTest, BadFlagsThrowOneLineNamingTheFlag) {
   }
 }
 
-// Disabled: ParseFlags drops positional arguments silently. Boost keeps a positional token as
-// an option with an empty name and unregistered == false, and flags.cc only looks at
-// unregistered options, so ParsedFlags::positional stays empty and "unexpected argument" is
-// never thrown. Enable with the fix proposed in the unit-test report.
+// A stray positional argument is an error, not silently dropped (Boost keeps it as an option
+// with an empty name and unregistered == false).
 TEST(FlagsTest, PositionalArgumentsAreRejected) {
   const std::string message = UsageErrorMessage([] { ParseFlags(Command::kServe, {"stray"}); });
   EXPECT_NE(message.find("'stray'"), std::string::npos) << "'" << message << "'";

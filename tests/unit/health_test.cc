@@ -78,11 +78,9 @@ TEST(HealthTest, FromDownItTakesRiseSuccesses) {
   }
 }
 
-// Disabled: while a backend is down and rising (0 < health < rise), HAProxy 1.5-1.8 ignore a
-// failed check (set_server_check_status counts a failure only when health >= rise), so the
-// successes already seen still count; clients/health.h decrements instead, so the backend
-// needs one more success than HAProxy 1.7 would. Enable with the fix proposed in the
-// unit-test report.
+// While a backend is down and rising (0 < health < rise), HAProxy 1.5-1.8 ignore a failed
+// check (set_server_check_status counts a failure only when health >= rise), so the successes
+// already seen still count.
 TEST(HealthTest, FailureWhileRisingIsIgnoredAsInHaproxy17) {
   Health h(3, 2);
   FailUntilDown(h);
