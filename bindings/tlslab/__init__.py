@@ -17,7 +17,8 @@ pandas and matplotlib.
 - `sweep(...) -> DataFrame`: the cross product of fields, one row per point, saved as JSONL
   as it goes (resumable).
 - `Server(...)`: virtual backends in this process for your own client code.
-- `probe(target)`, `profiles()`, `versions()`; `tlslab.plot` for the figures.
+- `probe(target)`, `profiles()`, `versions()`; `tlslab.plot` for the figures,
+  `tlslab.analysis.saturation()` for where a side saturates one core.
 """
 
 from tlslab import _core
@@ -28,9 +29,19 @@ from tlslab.info import profile_names, profiles, versions
 from tlslab.result import Result
 from tlslab.runs import probe, run
 from tlslab.server import Server
-from tlslab.sweep import load_sweep, summarize, sweep
+from tlslab.sweeps import load_sweep, summarize, sweep
 
 ConfigError.__module__ = "tlslab"
+
+
+def __getattr__(name: str) -> object:
+    # tlslab.plot and tlslab.analysis load matplotlib and pandas: only when asked for.
+    if name in ("plot", "analysis"):
+        import importlib
+
+        return importlib.import_module(f"tlslab.{name}")
+    raise AttributeError(f"module 'tlslab' has no attribute {name!r}")
+
 
 __version__ = _core.core.versions()["tlslab"]
 

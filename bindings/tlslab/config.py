@@ -124,6 +124,28 @@ class Config:
         """
         return _flags.to_argv(_COMMAND, self.to_dict())
 
+    def to_flags(self) -> dict[str, Any]:
+        """Flag name -> text (True for a switch): the "config" object of the JSON document
+        of a run, the inverse of from_flags().
+
+        Example:
+            >>> import tlslab
+            >>> tlslab.Config(server_profile="strict").to_flags()["server-profile"]
+            'strict'
+        """
+        argv = self.to_argv()
+        flags: dict[str, Any] = {}
+        i = 0
+        while i < len(argv):
+            name = argv[i][2:]
+            if i + 1 < len(argv) and not argv[i + 1].startswith("--"):
+                flags[name] = argv[i + 1]
+                i += 2
+            else:
+                flags[name] = True
+                i += 1
+        return flags
+
     def replace(self, **changes: Any) -> "Config":
         """A copy with some fields changed, validated again.
 

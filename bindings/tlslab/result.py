@@ -93,6 +93,28 @@ class Result:
         self.isolated = isolated  # True when the run was a separate `tlslab run` process
         self._config: Config | None = None
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> "Result":
+        """The Result of one line of a sweep's JSONL file (see tlslab.sweep).
+
+        Example:
+            >>> import tlslab
+            >>> records = tlslab.sweeps.read_records("results.jsonl")  # doctest: +SKIP
+            >>> tlslab.Result.from_record(records[0]).series           # doctest: +SKIP
+        """
+        config = Config(**record["config"])
+        doc = {
+            "command": "run",
+            "config": config.to_flags(),
+            "effective": record.get("effective", {}),
+            "versions": record.get("versions", {}),
+            "figures": record["figures"],
+            "series": record.get("series", []),
+        }
+        result = cls(doc, elapsed_s=record.get("elapsed_s"), isolated=record.get("isolated", False))
+        result._config = config
+        return result
+
     @property
     def config(self) -> Config:
         """The Config that reproduces this run."""
