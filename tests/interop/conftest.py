@@ -63,8 +63,9 @@ def java_classes(interop_dir: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def measured(interop_dir: Path, credentials: peers.Credentials, request: pytest.FixtureRequest
-             ) -> Callable[[str], rc.Matrix]:
+def measured(
+    interop_dir: Path, credentials: peers.Credentials, request: pytest.FixtureRequest
+) -> Callable[[str], rc.Matrix]:
     """measured(config_name) -> the observed matrix of that peer configuration.
 
     The peer is started, measured and stopped on the first call; later calls read the cache.
@@ -90,8 +91,10 @@ def measured(interop_dir: Path, credentials: peers.Credentials, request: pytest.
                 matrix = rc.measure_matrix("127.0.0.1", peer.port, repeats=REPEATS)
                 logs[name] = peer.log
                 if peer.proc.poll() is not None:
-                    raise RuntimeError(f"{name} died during the measurement; log {peer.log}:\n"
-                                       f"{peer.log_tail()}")
+                    raise RuntimeError(
+                        f"{name} died during the measurement; log {peer.log}:\n"
+                        f"{peer.log_tail()}"
+                    )
         except RuntimeError as e:
             broken[name] = f"{name}: {e}"
             raise
@@ -106,7 +109,9 @@ def measured(interop_dir: Path, credentials: peers.Credentials, request: pytest.
 @pytest.fixture(scope="session")
 def server_log(measured: Callable[[str], rc.Matrix]) -> Callable[[str], str]:
     """server_log(config_name) -> the text the peer logged while it was measured."""
+
     def read(name: str) -> str:
         measured(name)
         return measured.logs[name].read_text(errors="replace")  # type: ignore[attr-defined]
+
     return read

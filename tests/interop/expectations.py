@@ -58,23 +58,31 @@ def check_row(matrix: rc.Matrix, row: Row, config_name: str) -> None:
         elif got != want:
             problems.append(f"{mode}: expected {want}, observed {got}")
     if tickets != {row.ticket}:
-        problems.append(f"A's session carried a ticket: expected {row.ticket}, "
-                        f"observed {sorted(tickets)}")
+        problems.append(
+            f"A's session carried a ticket: expected {row.ticket}, " f"observed {sorted(tickets)}"
+        )
     if problems:
-        failures = "\n".join(f"  failed trial: {t.close_mode}: {t.error}"
-                             for t in matrix.failures() if t.mechanism == row.mechanism)
+        failures = "\n".join(
+            f"  failed trial: {t.close_mode}: {t.error}"
+            for t in matrix.failures()
+            if t.mechanism == row.mechanism
+        )
         raise AssertionError(
             f"{config_name}, {row.mechanism} ({row.resumes_by}) no longer matches what the real "
             f"software did: " + "; ".join(problems) + f"\n  expected because: {row.why}\n"
-            f"observed matrix:\n{matrix.markdown()}\n{failures}")
+            f"observed matrix:\n{matrix.markdown()}\n{failures}"
+        )
 
 
 def cases(expected: dict[str, list[Row]]) -> list:
     """pytest parameters (config name, row), one per row, with readable ids."""
     import pytest
 
-    return [pytest.param(name, row, id=f"{name}-{row.mechanism}")
-            for name, rows in expected.items() for row in rows]
+    return [
+        pytest.param(name, row, id=f"{name}-{row.mechanism}")
+        for name, rows in expected.items()
+        for row in rows
+    ]
 
 
 def check_table(expected: dict[str, list[Row]], kinds: tuple[str, ...]) -> None:

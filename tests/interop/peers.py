@@ -35,8 +35,13 @@ TOOL_TIMEOUT_S = 120.0  # openssl req, javac
 # Jetty 9.4 from Debian's libjetty9-java, and the servlet API it needs (libservlet-api-java).
 JETTY_JARS = tuple(
     Path("/usr/share/java") / name
-    for name in ("jetty9-server.jar", "jetty9-util.jar", "jetty9-io.jar", "jetty9-http.jar",
-                 "servlet-api.jar")
+    for name in (
+        "jetty9-server.jar",
+        "jetty9-util.jar",
+        "jetty9-io.jar",
+        "jetty9-http.jar",
+        "servlet-api.jar",
+    )
 )
 
 _PR_SET_PDEATHSIG = 1
@@ -53,11 +58,13 @@ def _die_with_parent() -> None:
 
 def _run(argv: Sequence[str], cwd: Path | None = None) -> str:
     """Run a tool to completion (bounded); raise with its output if it fails."""
-    done = subprocess.run(list(argv), cwd=cwd, capture_output=True, text=True,
-                          timeout=TOOL_TIMEOUT_S)
+    done = subprocess.run(
+        list(argv), cwd=cwd, capture_output=True, text=True, timeout=TOOL_TIMEOUT_S
+    )
     if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed ({done.returncode}):\n"
-                           f"{done.stdout}\n{done.stderr}")
+        raise RuntimeError(
+            f"{' '.join(argv)} failed ({done.returncode}):\n" f"{done.stdout}\n{done.stderr}"
+        )
     return done.stdout + done.stderr
 
 
@@ -69,6 +76,7 @@ def free_port() -> int:
 
 
 # --- credentials -------------------------------------------------------------------------------
+
 
 @dataclasses.dataclass(frozen=True)
 class Credentials:
@@ -82,24 +90,58 @@ def make_credentials(directory: Path) -> Credentials:
     """A throw-away self-signed RSA 2048 certificate for CN=localhost, valid one day."""
     directory.mkdir(parents=True, exist_ok=True)
     cert, key = directory / "cert.pem", directory / "key.pem"
-    _run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=localhost",
-          "-days", "1", "-keyout", str(key), "-out", str(cert)])
+    _run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=localhost",
+            "-days",
+            "1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ]
+    )
     bundle = directory / "bundle.pem"
     bundle.write_text(cert.read_text() + key.read_text())
     pkcs12 = directory / "server.p12"
-    _run(["openssl", "pkcs12", "-export", "-in", str(cert), "-inkey", str(key), "-name", "server",
-          "-out", str(pkcs12), "-passout", f"pass:{KEYSTORE_PASSWORD}"])
+    _run(
+        [
+            "openssl",
+            "pkcs12",
+            "-export",
+            "-in",
+            str(cert),
+            "-inkey",
+            str(key),
+            "-name",
+            "server",
+            "-out",
+            str(pkcs12),
+            "-passout",
+            f"pass:{KEYSTORE_PASSWORD}",
+        ]
+    )
     return Credentials(cert, key, bundle, pkcs12)
 
 
 # --- Java --------------------------------------------------------------------------------------
 
+
 def jetty_missing() -> str:
     """Why the Jetty peer cannot run here, or "" if it can."""
     missing = [str(j) for j in JETTY_JARS if not j.exists()]
     if missing:
-        return ("Jetty 9.4 jars not found (" + ", ".join(missing) + "): "
-                "apt-get install libjetty9-java libservlet-api-java")
+        return (
+            "Jetty 9.4 jars not found (" + ", ".join(missing) + "): "
+            "apt-get install libjetty9-java libservlet-api-java"
+        )
     return ""
 
 
@@ -119,6 +161,7 @@ def compile_java(out_dir: Path) -> Path:
 
 # --- peer configurations -----------------------------------------------------------------------
 
+
 @dataclasses.dataclass(frozen=True)
 class PeerConfig:
     """One real server in one configuration.
@@ -137,50 +180,101 @@ class PeerConfig:
 
 
 CONFIGS: tuple[PeerConfig, ...] = (
-    PeerConfig("s_server", "s_server", (),
-               "openssl s_server, defaults (sv_body: select, then SSL_read)"),
-    PeerConfig("s_server-ignore-eof", "s_server", ("-ignore_unexpected_eof",),
-               "openssl s_server -ignore_unexpected_eof"),
-    PeerConfig("s_server-www", "s_server", ("-www",),
-               "openssl s_server -www (www_body: BIO_gets on an SSL BIO)"),
-    PeerConfig("s_server-www-ignore-eof", "s_server", ("-www", "-ignore_unexpected_eof"),
-               "openssl s_server -www -ignore_unexpected_eof"),
-    PeerConfig("s_server-no-ticket", "s_server", ("-no_ticket",),
-               "openssl s_server -no_ticket (TLS 1.3 stateful tickets, no TLS 1.2 tickets)"),
-    PeerConfig("s_server-no-ticket-ignore-eof", "s_server",
-               ("-no_ticket", "-ignore_unexpected_eof"),
-               "openssl s_server -no_ticket -ignore_unexpected_eof"),
-    PeerConfig("nginx", "nginx", ("ssl_session_tickets on;",),
-               "nginx, ssl_session_cache shared:SSL:1m, tickets on (default)"),
-    PeerConfig("nginx-no-tickets", "nginx", ("ssl_session_tickets off;",),
-               "nginx, ssl_session_cache shared:SSL:1m, ssl_session_tickets off"),
-    PeerConfig("haproxy", "haproxy", (),
-               "HAProxy frontend, bind ... ssl crt (defaults)"),
-    PeerConfig("haproxy-no-tls-tickets", "haproxy", ("no-tls-tickets",),
-               "HAProxy frontend, bind ... ssl crt ... no-tls-tickets"),
-    PeerConfig("java-socket", "java-socket", (),
-               "JDK SSLServerSocket, default properties"),
-    PeerConfig("java-socket-require-close-notify", "java-socket",
-               ("-Dcom.sun.net.ssl.requireCloseNotify=true",),
-               "JDK SSLServerSocket, -Dcom.sun.net.ssl.requireCloseNotify=true"),
-    PeerConfig("java-socket-no-tickets", "java-socket",
-               ("-Djdk.tls.server.enableSessionTicketExtension=false",),
-               "JDK SSLServerSocket, -Djdk.tls.server.enableSessionTicketExtension=false"),
-    PeerConfig("java-socket-require-close-notify-no-tickets", "java-socket",
-               ("-Dcom.sun.net.ssl.requireCloseNotify=true",
-                "-Djdk.tls.server.enableSessionTicketExtension=false"),
-               "JDK SSLServerSocket, requireCloseNotify=true and "
-               "enableSessionTicketExtension=false (TLS 1.3 stateful tickets)"),
-    PeerConfig("java-engine", "java-engine", (),
-               "JDK SSLEngine, closeInbound() on EOF/RST (as Netty), default properties"),
-    PeerConfig("java-engine-no-tickets", "java-engine",
-               ("-Djdk.tls.server.enableSessionTicketExtension=false",),
-               "JDK SSLEngine, closeInbound() on EOF/RST, "
-               "-Djdk.tls.server.enableSessionTicketExtension=false"),
+    PeerConfig(
+        "s_server", "s_server", (), "openssl s_server, defaults (sv_body: select, then SSL_read)"
+    ),
+    PeerConfig(
+        "s_server-ignore-eof",
+        "s_server",
+        ("-ignore_unexpected_eof",),
+        "openssl s_server -ignore_unexpected_eof",
+    ),
+    PeerConfig(
+        "s_server-www",
+        "s_server",
+        ("-www",),
+        "openssl s_server -www (www_body: BIO_gets on an SSL BIO)",
+    ),
+    PeerConfig(
+        "s_server-www-ignore-eof",
+        "s_server",
+        ("-www", "-ignore_unexpected_eof"),
+        "openssl s_server -www -ignore_unexpected_eof",
+    ),
+    PeerConfig(
+        "s_server-no-ticket",
+        "s_server",
+        ("-no_ticket",),
+        "openssl s_server -no_ticket (TLS 1.3 stateful tickets, no TLS 1.2 tickets)",
+    ),
+    PeerConfig(
+        "s_server-no-ticket-ignore-eof",
+        "s_server",
+        ("-no_ticket", "-ignore_unexpected_eof"),
+        "openssl s_server -no_ticket -ignore_unexpected_eof",
+    ),
+    PeerConfig(
+        "nginx",
+        "nginx",
+        ("ssl_session_tickets on;",),
+        "nginx, ssl_session_cache shared:SSL:1m, tickets on (default)",
+    ),
+    PeerConfig(
+        "nginx-no-tickets",
+        "nginx",
+        ("ssl_session_tickets off;",),
+        "nginx, ssl_session_cache shared:SSL:1m, ssl_session_tickets off",
+    ),
+    PeerConfig("haproxy", "haproxy", (), "HAProxy frontend, bind ... ssl crt (defaults)"),
+    PeerConfig(
+        "haproxy-no-tls-tickets",
+        "haproxy",
+        ("no-tls-tickets",),
+        "HAProxy frontend, bind ... ssl crt ... no-tls-tickets",
+    ),
+    PeerConfig("java-socket", "java-socket", (), "JDK SSLServerSocket, default properties"),
+    PeerConfig(
+        "java-socket-require-close-notify",
+        "java-socket",
+        ("-Dcom.sun.net.ssl.requireCloseNotify=true",),
+        "JDK SSLServerSocket, -Dcom.sun.net.ssl.requireCloseNotify=true",
+    ),
+    PeerConfig(
+        "java-socket-no-tickets",
+        "java-socket",
+        ("-Djdk.tls.server.enableSessionTicketExtension=false",),
+        "JDK SSLServerSocket, -Djdk.tls.server.enableSessionTicketExtension=false",
+    ),
+    PeerConfig(
+        "java-socket-require-close-notify-no-tickets",
+        "java-socket",
+        (
+            "-Dcom.sun.net.ssl.requireCloseNotify=true",
+            "-Djdk.tls.server.enableSessionTicketExtension=false",
+        ),
+        "JDK SSLServerSocket, requireCloseNotify=true and "
+        "enableSessionTicketExtension=false (TLS 1.3 stateful tickets)",
+    ),
+    PeerConfig(
+        "java-engine",
+        "java-engine",
+        (),
+        "JDK SSLEngine, closeInbound() on EOF/RST (as Netty), default properties",
+    ),
+    PeerConfig(
+        "java-engine-no-tickets",
+        "java-engine",
+        ("-Djdk.tls.server.enableSessionTicketExtension=false",),
+        "JDK SSLEngine, closeInbound() on EOF/RST, "
+        "-Djdk.tls.server.enableSessionTicketExtension=false",
+    ),
     PeerConfig("jetty", "jetty", (), "embedded Jetty 9.4 HTTPS connector, defaults"),
-    PeerConfig("jetty-no-tickets", "jetty",
-               ("-Djdk.tls.server.enableSessionTicketExtension=false",),
-               "embedded Jetty 9.4, -Djdk.tls.server.enableSessionTicketExtension=false"),
+    PeerConfig(
+        "jetty-no-tickets",
+        "jetty",
+        ("-Djdk.tls.server.enableSessionTicketExtension=false",),
+        "embedded Jetty 9.4, -Djdk.tls.server.enableSessionTicketExtension=false",
+    ),
 )
 
 
@@ -192,6 +286,7 @@ def config(name: str) -> PeerConfig:
 
 
 # --- running peers -----------------------------------------------------------------------------
+
 
 @dataclasses.dataclass
 class RunningPeer:
@@ -226,17 +321,20 @@ class RunningPeer:
             self.proc.stdin.close()
 
 
-def _spawn(argv: Sequence[str], log: Path, cwd: Path, stdin_pipe: bool = False
-           ) -> subprocess.Popen:
+def _spawn(argv: Sequence[str], log: Path, cwd: Path, stdin_pipe: bool = False) -> subprocess.Popen:
     with open(log, "wb") as out:
         return subprocess.Popen(
-            list(argv), cwd=cwd, stdout=out, stderr=subprocess.STDOUT,
+            list(argv),
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
-            preexec_fn=_die_with_parent, start_new_session=True)
+            preexec_fn=_die_with_parent,
+            start_new_session=True,
+        )
 
 
-def _wait_for_line(proc: subprocess.Popen, log: Path, pattern: re.Pattern[str]
-                   ) -> re.Match[str]:
+def _wait_for_line(proc: subprocess.Popen, log: Path, pattern: re.Pattern[str]) -> re.Match[str]:
     deadline = time.monotonic() + READY_TIMEOUT_S
     while time.monotonic() < deadline:
         text = log.read_text(errors="replace") if log.exists() else ""
@@ -244,8 +342,10 @@ def _wait_for_line(proc: subprocess.Popen, log: Path, pattern: re.Pattern[str]
         if m:
             return m
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited ({proc.returncode}) before it was "
-                               f"ready; log {log}:\n{text[-3000:]}")
+            raise RuntimeError(
+                f"{proc.args[0]} exited ({proc.returncode}) before it was "
+                f"ready; log {log}:\n{text[-3000:]}"
+            )
         time.sleep(0.05)
     raise RuntimeError(f"{proc.args[0]} not ready after {READY_TIMEOUT_S}s; log {log}")
 
@@ -255,8 +355,10 @@ def _wait_for_port(proc: subprocess.Popen, log: Path, port: int) -> None:
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             text = log.read_text(errors="replace") if log.exists() else ""
-            raise RuntimeError(f"{proc.args[0]} exited ({proc.returncode}) before it was "
-                               f"ready; log {log}:\n{text[-3000:]}")
+            raise RuntimeError(
+                f"{proc.args[0]} exited ({proc.returncode}) before it was "
+                f"ready; log {log}:\n{text[-3000:]}"
+            )
         with contextlib.suppress(OSError):
             with socket.create_connection(("127.0.0.1", port), timeout=1.0):
                 return
@@ -269,8 +371,18 @@ def _start_s_server(cfg: PeerConfig, creds: Credentials, workdir: Path) -> Runni
     # sees stdin readable, so the server never closes first ("DONE" on stdin EOF would make
     # it send close_notify itself). -ign_eof as a second guard.
     log = workdir / "s_server.log"
-    argv = ["openssl", "s_server", "-accept", "127.0.0.1:0", "-cert", str(creds.cert),
-            "-key", str(creds.key), "-ign_eof", *cfg.args]
+    argv = [
+        "openssl",
+        "s_server",
+        "-accept",
+        "127.0.0.1:0",
+        "-cert",
+        str(creds.cert),
+        "-key",
+        str(creds.key),
+        "-ign_eof",
+        *cfg.args,
+    ]
     proc = _spawn(argv, log, workdir, stdin_pipe=True)
     m = _wait_for_line(proc, log, re.compile(r"^ACCEPT 127\.0\.0\.1:(\d+)$", re.M))
     return RunningPeer(cfg, proc, int(m.group(1)), log, m.group(0))
@@ -304,11 +416,17 @@ http {{
 def _start_nginx(cfg: PeerConfig, creds: Credentials, workdir: Path) -> RunningPeer:
     port = free_port()
     conf = workdir / "nginx.conf"
-    conf.write_text(NGINX_CONF.format(dir=workdir, port=port, cert=creds.cert, key=creds.key,
-                                      extra="\n        ".join(cfg.args)))
+    conf.write_text(
+        NGINX_CONF.format(
+            dir=workdir,
+            port=port,
+            cert=creds.cert,
+            key=creds.key,
+            extra="\n        ".join(cfg.args),
+        )
+    )
     log = workdir / "nginx.out"
-    proc = _spawn(["nginx", "-p", str(workdir), "-c", str(conf), "-g", "daemon off;"],
-                  log, workdir)
+    proc = _spawn(["nginx", "-p", str(workdir), "-c", str(conf), "-g", "daemon off;"], log, workdir)
     _wait_for_port(proc, log, port)
     return RunningPeer(cfg, proc, port, workdir / "error.log")
 
@@ -340,8 +458,7 @@ def _start_haproxy(cfg: PeerConfig, creds: Credentials, workdir: Path) -> Runnin
 JAVA_MAIN = {"java-socket": "SocketServer", "java-engine": "EngineServer", "jetty": "JettyServer"}
 
 
-def _start_java(cfg: PeerConfig, creds: Credentials, workdir: Path, classes: Path
-                ) -> RunningPeer:
+def _start_java(cfg: PeerConfig, creds: Credentials, workdir: Path, classes: Path) -> RunningPeer:
     classpath = [str(classes)]
     if cfg.kind == "jetty":
         why = jetty_missing()
@@ -350,16 +467,26 @@ def _start_java(cfg: PeerConfig, creds: Credentials, workdir: Path, classes: Pat
         classpath += [str(j) for j in JETTY_JARS]
     log = workdir / f"{cfg.name}.log"
     # -XX:TieredStopAtLevel=1 -Xshare:auto: start fast; the handshakes are few.
-    argv = ["java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xss512k", *cfg.args,
-            "-cp", os.pathsep.join(classpath), JAVA_MAIN[cfg.kind], str(creds.pkcs12),
-            KEYSTORE_PASSWORD]
+    argv = [
+        "java",
+        "-XX:TieredStopAtLevel=1",
+        "-XX:+UseSerialGC",
+        "-Xss512k",
+        *cfg.args,
+        "-cp",
+        os.pathsep.join(classpath),
+        JAVA_MAIN[cfg.kind],
+        str(creds.pkcs12),
+        KEYSTORE_PASSWORD,
+    ]
     proc = _spawn(argv, log, workdir)
     m = _wait_for_line(proc, log, re.compile(r"^ready port=(\d+).*$", re.M))
     return RunningPeer(cfg, proc, int(m.group(1)), log, m.group(0))
 
 
-def start_peer(cfg: PeerConfig, creds: Credentials, workdir: Path,
-               java_classes: Path | None = None) -> RunningPeer:
+def start_peer(
+    cfg: PeerConfig, creds: Credentials, workdir: Path, java_classes: Path | None = None
+) -> RunningPeer:
     """Start one peer in workdir (created) and wait until it accepts connections."""
     workdir.mkdir(parents=True, exist_ok=True)
     if cfg.kind == "s_server":
@@ -386,8 +513,9 @@ def start_peer(cfg: PeerConfig, creds: Credentials, workdir: Path,
 
 
 @contextlib.contextmanager
-def running(cfg: PeerConfig, creds: Credentials, workdir: Path,
-            java_classes: Path | None = None) -> Iterator[RunningPeer]:
+def running(
+    cfg: PeerConfig, creds: Credentials, workdir: Path, java_classes: Path | None = None
+) -> Iterator[RunningPeer]:
     peer = start_peer(cfg, creds, workdir, java_classes)
     try:
         yield peer
@@ -396,6 +524,7 @@ def running(cfg: PeerConfig, creds: Credentials, workdir: Path,
 
 
 # --- versions ----------------------------------------------------------------------------------
+
 
 def versions() -> dict[str, str]:
     """The exact versions of every peer on this machine (for docs/real-stacks.md)."""
@@ -422,8 +551,12 @@ def versions() -> dict[str, str]:
         "java": output(["java", "-version"], 2),
         "jetty": deb("libjetty9-java") or "not installed",
     }
-    for name, package in (("openssl", "openssl"), ("nginx", "nginx-light"),
-                          ("haproxy", "haproxy"), ("java", "openjdk-17-jdk-headless")):
+    for name, package in (
+        ("openssl", "openssl"),
+        ("nginx", "nginx-light"),
+        ("haproxy", "haproxy"),
+        ("java", "openjdk-17-jdk-headless"),
+    ):
         if deb(package):
             out[name] += f" ({deb(package)})"
     return out

@@ -101,13 +101,15 @@ def make_context(mechanism: str) -> ssl.SSLContext:
     return ctx
 
 
-def _connect(ctx: ssl.SSLContext, host: str, port: int,
-             session: ssl.SSLSession | None) -> ssl.SSLSocket:
+def _connect(
+    ctx: ssl.SSLContext, host: str, port: int, session: ssl.SSLSession | None
+) -> ssl.SSLSocket:
     raw = socket.create_connection((host, port), timeout=CONNECT_TIMEOUT_S)
     raw.settimeout(IO_TIMEOUT_S)
     try:
-        tls = ctx.wrap_socket(raw, server_hostname="localhost", session=session,
-                              do_handshake_on_connect=False)
+        tls = ctx.wrap_socket(
+            raw, server_hostname="localhost", session=session, do_handshake_on_connect=False
+        )
         tls.do_handshake()
         return tls
     except BaseException:
@@ -180,8 +182,9 @@ def close_connection(tls: ssl.SSLSocket, mode: str) -> bool | None:
     """Close tls one of the CLOSE_MODES ways. Returns, for the modes that send a FIN, whether
     the server closed its side within SERVER_CLOSE_WAIT_S (None for the RST modes)."""
     if mode not in CLOSE_MODES + (NOTIFY_GAP_RESET,):
-        raise ValueError(f"unknown close mode {mode!r}; known: {', '.join(CLOSE_MODES)}, "
-                         f"{NOTIFY_GAP_RESET}")
+        raise ValueError(
+            f"unknown close mode {mode!r}; known: {', '.join(CLOSE_MODES)}, " f"{NOTIFY_GAP_RESET}"
+        )
     if mode in ("close_notify", "notify_reset", NOTIFY_GAP_RESET):
         _send_close_notify(tls)
     if mode == NOTIFY_GAP_RESET:
@@ -200,8 +203,9 @@ def close_connection(tls: ssl.SSLSocket, mode: str) -> bool | None:
         raw.close()
 
 
-def run_trial(host: str, port: int, mechanism: str, close_mode: str,
-              pause_s: float | None = None) -> Trial:
+def run_trial(
+    host: str, port: int, mechanism: str, close_mode: str, pause_s: float | None = None
+) -> Trial:
     """One trial (module docstring). A failed connection becomes a trial with error set.
     pause_s: between the close of A and connection B; default by close mode (PAUSE_AFTER_*)."""
     if pause_s is None:
@@ -260,8 +264,12 @@ class Matrix:
         lines = [head, rule]
         for mech, row in self.fates.items():
             a = [t for t in self.trials if t.mechanism == mech and t.version_a]
-            what = ", ".join(sorted({f"{t.version_a} {'ticket' if t.ticket_a else 'no ticket'}"
-                                     for t in a})) or "no connection"
+            what = (
+                ", ".join(
+                    sorted({f"{t.version_a} {'ticket' if t.ticket_a else 'no ticket'}" for t in a})
+                )
+                or "no connection"
+            )
             lines.append(f"| {mech} | " + " | ".join(row.values()) + f" | {what} |")
         return "\n".join(lines)
 
@@ -269,9 +277,14 @@ class Matrix:
         return [t for t in self.trials if t.error]
 
 
-def measure_matrix(host: str, port: int, mechanisms: Iterable[str] = MECHANISMS,
-                   close_modes: Iterable[str] = CLOSE_MODES, repeats: int = 3,
-                   pause_s: float | None = None) -> Matrix:
+def measure_matrix(
+    host: str,
+    port: int,
+    mechanisms: Iterable[str] = MECHANISMS,
+    close_modes: Iterable[str] = CLOSE_MODES,
+    repeats: int = 3,
+    pause_s: float | None = None,
+) -> Matrix:
     """Run `repeats` trials per (mechanism, close mode) and derive the fates."""
     close_modes = tuple(close_modes)
     if "close_notify" not in close_modes:
@@ -279,8 +292,10 @@ def measure_matrix(host: str, port: int, mechanisms: Iterable[str] = MECHANISMS,
     fates: dict[str, dict[str, str]] = {}
     trials: list[Trial] = []
     for mech in mechanisms:
-        by_mode = {m: [run_trial(host, port, mech, m, pause_s) for _ in range(repeats)]
-                   for m in close_modes}
+        by_mode = {
+            m: [run_trial(host, port, mech, m, pause_s) for _ in range(repeats)]
+            for m in close_modes
+        }
         for ts in by_mode.values():
             trials.extend(ts)
         fates[mech] = {m: fate_of(by_mode["close_notify"], by_mode[m]) for m in close_modes}
@@ -295,8 +310,9 @@ def main() -> None:
     parser.add_argument("--mechanisms", default=",".join(MECHANISMS))
     parser.add_argument("--close", default=",".join(CLOSE_MODES))
     args = parser.parse_args()
-    matrix = measure_matrix(args.host, args.port, args.mechanisms.split(","),
-                            args.close.split(","), args.repeats)
+    matrix = measure_matrix(
+        args.host, args.port, args.mechanisms.split(","), args.close.split(","), args.repeats
+    )
     print(matrix.markdown())
     for t in matrix.failures():
         print(f"failed: {t.mechanism} {t.close_mode}: {t.error}")

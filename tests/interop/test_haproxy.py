@@ -27,31 +27,69 @@ import peers
 import resumption_client as rc
 from expectations import K, R, RACE, Row, cases, check_row, check_table
 
-EOF_KEPT = ("EOF: HAProxy's BIO never reports BIO_eof (ha_ssl_ctrl), so no OpenSSL 3 "
-            "unexpected-EOF fatal error (tls-semantics.md 2.2 does not apply)")
-RST_REMOVED = ("RST: SSL_free without SSL_shutdown -> ssl_clear_bad_session "
-               "(tls-semantics.md 2.1 mechanism 2)")
-NOTIFY_RACE = ("close_notify+RST: race between HAProxy reading the close_notify (kept) and "
-               "the RST arriving first (removed)")
+EOF_KEPT = (
+    "EOF: HAProxy's BIO never reports BIO_eof (ha_ssl_ctrl), so no OpenSSL 3 "
+    "unexpected-EOF fatal error (tls-semantics.md 2.2 does not apply)"
+)
+RST_REMOVED = (
+    "RST: SSL_free without SSL_shutdown -> ssl_clear_bad_session "
+    "(tls-semantics.md 2.1 mechanism 2)"
+)
+NOTIFY_RACE = (
+    "close_notify+RST: race between HAProxy reading the close_notify (kept) and "
+    "the RST arriving first (removed)"
+)
 TICKET = "RFC 5077 ticket: resumption from the ticket never reads the cache (tls-semantics.md 2.5)"
 STATELESS = "TLS 1.3 stateless ticket, not in the cache (tls-semantics.md 2.5)"
 
 EXPECTED: dict[str, list[Row]] = {
     "haproxy": [
-        Row("session-id", K, K, R, RACE, False, "session-id",
-            f"{EOF_KEPT}; {RST_REMOVED}; {NOTIFY_RACE}"),
+        Row(
+            "session-id",
+            K,
+            K,
+            R,
+            RACE,
+            False,
+            "session-id",
+            f"{EOF_KEPT}; {RST_REMOVED}; {NOTIFY_RACE}",
+        ),
         Row("ticket", K, K, K, K, True, "ticket", TICKET),
         Row("tls13", K, K, K, K, True, "psk-stateless", STATELESS),
     ],
     # no-tls-tickets = SSL_OP_NO_TICKET: no RFC 5077 tickets, stateful TLS 1.3 tickets kept in
     # HAProxy's shared session cache, where the RST removal reaches them.
     "haproxy-no-tls-tickets": [
-        Row("session-id", K, K, R, RACE, False, "session-id",
-            f"{EOF_KEPT}; {RST_REMOVED}; {NOTIFY_RACE}"),
-        Row("ticket", K, K, R, RACE, False, "session-id",
-            f"no-tls-tickets: no RFC 5077 ticket, resumed by session ID; {RST_REMOVED}"),
-        Row("tls13", K, K, R, RACE, True, "psk-stateful",
-            f"no-tls-tickets: stateful TLS 1.3 tickets in the cache; {RST_REMOVED}"),
+        Row(
+            "session-id",
+            K,
+            K,
+            R,
+            RACE,
+            False,
+            "session-id",
+            f"{EOF_KEPT}; {RST_REMOVED}; {NOTIFY_RACE}",
+        ),
+        Row(
+            "ticket",
+            K,
+            K,
+            R,
+            RACE,
+            False,
+            "session-id",
+            f"no-tls-tickets: no RFC 5077 ticket, resumed by session ID; {RST_REMOVED}",
+        ),
+        Row(
+            "tls13",
+            K,
+            K,
+            R,
+            RACE,
+            True,
+            "psk-stateful",
+            f"no-tls-tickets: stateful TLS 1.3 tickets in the cache; {RST_REMOVED}",
+        ),
     ],
 }
 
@@ -77,7 +115,8 @@ def test_close_notify_read_before_rst_keeps_the_session(haproxy: peers.RunningPe
     """The notify_reset race, made deterministic: with NOTIFY_GAP_S between the close_notify
     and the RST, HAProxy has read the close_notify (and shut the SSL down cleanly) before the
     RST arrives, so the session-ID session survives every time."""
-    trials = [rc.run_trial("127.0.0.1", haproxy.port, "session-id", rc.NOTIFY_GAP_RESET)
-              for _ in range(3)]
+    trials = [
+        rc.run_trial("127.0.0.1", haproxy.port, "session-id", rc.NOTIFY_GAP_RESET) for _ in range(3)
+    ]
     assert [t.error for t in trials] == ["", "", ""]
     assert [t.resumed for t in trials] == [True, True, True], trials

@@ -12,8 +12,10 @@ import pytest
 
 from expectations import K, Row, cases, check_row, check_table
 
-LENIENT = ("closeInbound() without close_notify throws but does not invalidate since "
-           "JDK-8273553 (17.0.6+; tls-semantics.md 1.2, row 7)")
+LENIENT = (
+    "closeInbound() without close_notify throws but does not invalidate since "
+    "JDK-8273553 (17.0.6+; tls-semantics.md 1.2, row 7)"
+)
 TICKET = "stateless RFC 5077 ticket (JDK 13+ default; tls-semantics.md 1.5)"
 STATELESS = "stateless TLS 1.3 ticket (JDK 13+ default; tls-semantics.md 1.5)"
 
@@ -25,10 +27,26 @@ EXPECTED: dict[str, list[Row]] = {
     ],
     "java-engine-no-tickets": [
         Row("session-id", K, K, K, K, False, "session-id", LENIENT),
-        Row("ticket", K, K, K, K, False, "session-id",
-            f"enableSessionTicketExtension=false: no RFC 5077 ticket; {LENIENT}"),
-        Row("tls13", K, K, K, K, True, "psk-stateful",
-            f"enableSessionTicketExtension=false: stateful TLS 1.3 tickets; {LENIENT}"),
+        Row(
+            "ticket",
+            K,
+            K,
+            K,
+            K,
+            False,
+            "session-id",
+            f"enableSessionTicketExtension=false: no RFC 5077 ticket; {LENIENT}",
+        ),
+        Row(
+            "tls13",
+            K,
+            K,
+            K,
+            K,
+            True,
+            "psk-stateful",
+            f"enableSessionTicketExtension=false: stateful TLS 1.3 tickets; {LENIENT}",
+        ),
     ],
 }
 
@@ -46,10 +64,11 @@ def test_server_called_close_inbound_and_the_session_stayed_valid(server_log) ->
     """EngineServer's own view: on every EOF and RST it called closeInbound(), the JDK threw
     "closing inbound before receiving peer's close_notify" (JDK-8273553's SSLException), and
     the session was still valid afterwards."""
-    lines = [l for l in server_log("java-engine").splitlines() if l.startswith("connection ")]
-    truncated = [l for l in lines if "ended by eof" in l or "ended by read exception" in l]
+    lines = [x for x in server_log("java-engine").splitlines() if x.startswith("connection ")]
+    truncated = [x for x in lines if "ended by eof" in x or "ended by read exception" in x]
     assert truncated, lines
     for line in truncated:
-        assert "closeInbound threw \"closing inbound before receiving peer's close_notify\"" \
-            in line, line
+        assert (
+            'closeInbound threw "closing inbound before receiving peer\'s close_notify"' in line
+        ), line
         assert "; session valid" in line, line

@@ -15,19 +15,31 @@ import pytest
 
 from expectations import K, R, Row, cases, check_row, check_table
 
-EOF_AS_CLOSE_NOTIFY = ("EOF: SSLSocketImpl.handleEOF treats it as close_notify when "
-                       "requireCloseNotify=false (tls-semantics.md 1.3)")
-RST_KEPT = ("RST: SocketException -> fatal() without invalidate() since JDK-8274736 "
-            "(contradicts tls-semantics.md 1.3 and row 8, which say dropped)")
-REQUIRE = ("requireCloseNotify=true: EOF -> SSLProtocolException -> fatal() -> invalidate() "
-           "(tls-semantics.md 1.3, 1.4)")
-TICKET = ("stateless RFC 5077 ticket (JDK 13+ default): the invalidated cache entry is not "
-          "consulted (tls-semantics.md 1.5)")
+EOF_AS_CLOSE_NOTIFY = (
+    "EOF: SSLSocketImpl.handleEOF treats it as close_notify when "
+    "requireCloseNotify=false (tls-semantics.md 1.3)"
+)
+RST_KEPT = (
+    "RST: SocketException -> fatal() without invalidate() since JDK-8274736 "
+    "(contradicts tls-semantics.md 1.3 and row 8, which say dropped)"
+)
+REQUIRE = (
+    "requireCloseNotify=true: EOF -> SSLProtocolException -> fatal() -> invalidate() "
+    "(tls-semantics.md 1.3, 1.4)"
+)
+TICKET = (
+    "stateless RFC 5077 ticket (JDK 13+ default): the invalidated cache entry is not "
+    "consulted (tls-semantics.md 1.5)"
+)
 STATELESS = "stateless TLS 1.3 ticket (JDK 13+ default): not in the cache (tls-semantics.md 1.5)"
-NO_TICKETS = ("enableSessionTicketExtension=false: no RFC 5077 ticket, resumed by session ID "
-              "(tls-semantics.md 1.4)")
-STATEFUL = ("enableSessionTicketExtension=false: stateful TLS 1.3 tickets, children of the "
-            "session, invalidated with it (tls-semantics.md 1.5)")
+NO_TICKETS = (
+    "enableSessionTicketExtension=false: no RFC 5077 ticket, resumed by session ID "
+    "(tls-semantics.md 1.4)"
+)
+STATEFUL = (
+    "enableSessionTicketExtension=false: stateful TLS 1.3 tickets, children of the "
+    "session, invalidated with it (tls-semantics.md 1.5)"
+)
 
 EXPECTED: dict[str, list[Row]] = {
     "java-socket": [

@@ -20,8 +20,10 @@ import peers
 import resumption_client as rc
 from expectations import K, Row, cases, check_row, check_table
 
-JETTY = ("Jetty 9.4.6+ SslConnection: no closeInbound() on a server connection after the "
-         "handshake (jetty #523, d53af5d; tls-semantics.md 1.6, row 9)")
+JETTY = (
+    "Jetty 9.4.6+ SslConnection: no closeInbound() on a server connection after the "
+    "handshake (jetty #523, d53af5d; tls-semantics.md 1.6, row 9)"
+)
 TICKET = "stateless RFC 5077 ticket (JDK 13+ default; tls-semantics.md 1.5)"
 STATELESS = "stateless TLS 1.3 ticket (JDK 13+ default; tls-semantics.md 1.5)"
 
@@ -33,10 +35,26 @@ EXPECTED: dict[str, list[Row]] = {
     ],
     "jetty-no-tickets": [
         Row("session-id", K, K, K, K, False, "session-id", JETTY),
-        Row("ticket", K, K, K, K, False, "session-id",
-            f"enableSessionTicketExtension=false: no RFC 5077 ticket; {JETTY}"),
-        Row("tls13", K, K, K, K, True, "psk-stateful",
-            f"enableSessionTicketExtension=false: stateful TLS 1.3 tickets; {JETTY}"),
+        Row(
+            "ticket",
+            K,
+            K,
+            K,
+            K,
+            False,
+            "session-id",
+            f"enableSessionTicketExtension=false: no RFC 5077 ticket; {JETTY}",
+        ),
+        Row(
+            "tls13",
+            K,
+            K,
+            K,
+            K,
+            True,
+            "psk-stateful",
+            f"enableSessionTicketExtension=false: stateful TLS 1.3 tickets; {JETTY}",
+        ),
     ],
 }
 
@@ -51,21 +69,24 @@ def test_matrix(measured, config_name: str, row: Row) -> None:
 
 
 @pytest.fixture(scope="module")
-def jetty_with_ssl_debug(interop_dir: Path, credentials: peers.Credentials,
-                         java_classes: Path) -> Iterator[peers.RunningPeer]:
+def jetty_with_ssl_debug(
+    interop_dir: Path, credentials: peers.Credentials, java_classes: Path
+) -> Iterator[peers.RunningPeer]:
     """Jetty with -Djavax.net.debug=ssl: the JDK logs "Closing inbound of SSLEngine" whenever
     anyone calls SSLEngine.closeInbound() (SSLEngineImpl.closeInbound, SSLLogger "ssl")."""
     if peers.jetty_missing():
         pytest.skip(peers.jetty_missing())
     base = peers.config("jetty")
-    cfg = dataclasses.replace(base, name="jetty-ssl-debug",
-                              args=base.args + ("-Djavax.net.debug=ssl",))
+    cfg = dataclasses.replace(
+        base, name="jetty-ssl-debug", args=base.args + ("-Djavax.net.debug=ssl",)
+    )
     with peers.running(cfg, credentials, interop_dir / cfg.name, java_classes) as peer:
         yield peer
 
 
 def test_jetty_never_calls_close_inbound_on_a_server_connection(
-        jetty_with_ssl_debug: peers.RunningPeer) -> None:
+    jetty_with_ssl_debug: peers.RunningPeer,
+) -> None:
     """Why Jetty keeps the session, independently of the JDK: after an EOF and an RST the JDK
     debug log has no "Closing inbound of SSLEngine" (EngineServer, which does call it, logs
     it once per close). So the jetty #523 fix is what is seen, not only JDK-8273553."""
