@@ -12,6 +12,8 @@ TLSLAB_PACKAGES=(
   libgtest-dev libbenchmark-dev
   python3 python3-pytest
   clang-format
+  # Real peers for tests/interop: they decide what the profiles claim.
+  openssl nginx-light haproxy openjdk-17-jdk-headless libjetty9-java
 )
 
 log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }
@@ -29,7 +31,16 @@ ensure_packages() {
   fi
   log "installing Debian packages: ${missing[*]}"
   $sudo apt-get update -q >/dev/null
+  # The tests start nginx and HAProxy themselves, on loopback ports of their own: keep the
+  # packages' post-install scripts from starting system-wide daemons (policy-rc.d, exit 101).
+  local policy=/usr/sbin/policy-rc.d added_policy=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod +x "$policy" && added_policy=1
+  fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+  local status=$?
+  [ "$added_policy" -eq 1 ] && $sudo rm -f "$policy"
+  return $status
 }
 
 # build DIR [cmake options...]: configure (once) and build.

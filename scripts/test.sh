@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # All tests, as CI runs them: install what is missing, build with warnings as errors, run the
 # unit tests (GoogleTest) and the end-to-end tests (pytest over real loopback sockets and real
-# processes), then the same again in an ASan+UBSan build, and check the formatting.
+# processes), the interop tests against real peers (openssl s_server, nginx, HAProxy, Java,
+# Jetty), then unit and end-to-end again in an ASan+UBSan build, and check the formatting.
 #   --quick   skip the sanitizer build
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -25,6 +26,8 @@ run_suite() {  # run_suite BUILD_DIR LABEL
 
 build build -DTLSLAB_WERROR=ON -DTLSLAB_BUILD_TESTS=ON -DTLSLAB_BUILD_BENCH=ON
 run_suite build release
+log "interop tests (real openssl s_server, nginx, HAProxy, Java, Jetty)"
+"$TLSLAB_PYTHON" -m pytest -q -p no:cacheprovider tests/interop
 
 if [ "$quick" -eq 0 ]; then
   # detect_leaks: every OpenSSL object is owned by RAII; a leak is a bug.
