@@ -5,6 +5,7 @@
 
 #include "app/commands.h"
 #include "clients/check_command.h"
+#include "clients/probe_command.h"
 #include "lab/report.h"
 #include "servers/serve_command.h"
 
@@ -16,6 +17,7 @@ constexpr const char* kUsage =
     "  run        server and checker in one process; figures per side\n"
     "  serve      strict or lenient TLS backends (virtual, many per process)\n"
     "  check      HAProxy-style TLS health checks against any targets\n"
+    "  probe      is this TLS server strict or lenient? (tlslab probe HOST:PORT)\n"
     "  profiles   the server and checker profiles, with their sources\n"
     "  version    versions of tlslab and OpenSSL\n";
 
@@ -32,6 +34,7 @@ int main(int argc, char** argv) {
   if (command == "run") return tlslab::RunCommand(args);
   if (command == "serve") return tlslab::ServeCommand(args);
   if (command == "check") return tlslab::CheckCommand(args);
+  if (command == "probe") return tlslab::ProbeCommand(args);
   if (command == "profiles") return tlslab::ProfilesCommand(args);
   if (command == "version" || command == "--version") {
     std::printf("%s\n", tlslab::Versions().dump().c_str());
