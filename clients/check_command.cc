@@ -29,7 +29,7 @@ int CheckCommand(const Args& args) {
     } else {
       std::printf("%s%s", FormatTable({report}).c_str(), FormatDetails(report).c_str());
     }
-    return 0;
+    return report.interrupted ? 130 : 0;
   });
 }
 

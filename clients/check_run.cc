@@ -106,7 +106,13 @@ RunReport RunChecks(Command command, const Config& config, std::vector<Endpoint>
   report.figures = ComputeFigures(monitored.samples, warmup_s);
   const Sample& last = monitored.samples.back();
   if (server) report.server = last.server;
-  report.failures_by_reason = last.checker.failures_by_reason;
+  // Checks that ended after the deadline (drained in flight) count in the totals too.
+  const CheckerTotals totals = engine.Totals();
+  report.figures.checks_total = totals.checks;
+  report.figures.check_failures_total = totals.check_failures;
+  report.figures.full_handshakes_total = totals.full_handshakes;
+  report.figures.resumed_handshakes_total = totals.resumed_handshakes;
+  report.failures_by_reason = totals.failures_by_reason;
   report.failure_examples = engine.FailureExamples();
   report.latency = engine.Latency();
   report.backends = engine.backends();

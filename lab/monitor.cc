@@ -26,6 +26,11 @@ StopSignals::StopSignals() {
 }
 
 StopSignals::~StopSignals() {
+  // Consume the signal that ended the run: unblocked while still pending, it would kill the
+  // process before the summary is printed.
+  signalfd_siginfo info{};
+  while (read(fd_, &info, sizeof info) == static_cast<ssize_t>(sizeof info)) {
+  }
   close(fd_);
   pthread_sigmask(SIG_SETMASK, &old_, nullptr);
 }

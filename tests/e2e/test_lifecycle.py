@@ -15,14 +15,6 @@ import pytest
 
 PROMPT_EXIT_S = 5.0  # "promptly": the monitor polls every 50 ms; the rest is a busy machine
 
-SIGNAL_BUG = (
-    "core bug: the SIGINT/SIGTERM that ends a run is left pending in the signalfd (RunMonitor "
-    "polls it, never reads it), so ~StopSignals unblocking it kills the process by the "
-    "signal's default action (exit -15 / -2) before stdout is flushed; fix: drain the "
-    "signalfd in StopSignals::~StopSignals before restoring the mask (lab/monitor.cc). "
-    "XPASS = fixed: remove this marker"
-)
-
 
 def test_ports_file_lists_backends_and_feeds_check(cli, serve, tmp_path: Path) -> None:
     ports_file = tmp_path / "ports.txt"
@@ -58,8 +50,6 @@ def test_serve_stops_promptly_on_signal(cli, serve, sig) -> None:
     cli.assert_no_crash(server.stderr())
 
 
-@pytest.mark.core_bug
-@pytest.mark.xfail(reason=SIGNAL_BUG)
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
 def test_serve_exits_0_on_signal_with_its_summary(serve, sig) -> None:
     server = serve("--backends", "2", "--duration", "2m")
@@ -69,8 +59,6 @@ def test_serve_exits_0_on_signal_with_its_summary(serve, sig) -> None:
     assert "served " in server.stdout()  # the summary made it out
 
 
-@pytest.mark.core_bug
-@pytest.mark.xfail(reason=SIGNAL_BUG)
 def test_check_interrupted_still_prints_its_report(serve, spawn) -> None:
     server = serve("--backends", "1")
     flags = "--inter 100ms --duration 1m --json --live off".split()

@@ -80,14 +80,6 @@ def test_silent_server_is_a_timeout_and_the_run_still_ends(cli, tcp_peer) -> Non
     assert elapsed < duration_s + timeout_s + 5.0, f"took {elapsed:.1f} s"
 
 
-@pytest.mark.core_bug
-@pytest.mark.xfail(
-    reason="core bug: checks that end while the checker drains the checks in flight after "
-    "--duration are left out of checks_total and check_failures_by_reason (the figures come from "
-    "the samples taken before the drain) but are in check_failure_examples and latency_ms; fix: "
-    "take the totals from engine.Totals() after engine.Join() (clients/check_run.cc). "
-    "XPASS = fixed: remove this marker",
-)
 def test_failure_counts_agree_with_failure_examples(cli, tcp_peer) -> None:
     """Every reason that has an example has a count: a silent backend whose check timeout
     ends after the duration (the check in flight at the deadline is drained, then reported)."""
