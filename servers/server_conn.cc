@@ -193,7 +193,9 @@ void ServerConn::Finish() {
   const bool say_goodbye =
       (kind == CloseKind::kCloseNotify && backend_.profile->answers_close_notify) ||
       kind == CloseKind::kTimeout;
-  if (say_goodbye && obs_.transport == TransportEnd::kOpen) {
+  // A FIN only closes the peer's half: our close_notify can still travel. After an RST it
+  // cannot.
+  if (say_goodbye && obs_.transport != TransportEnd::kReset) {
     SSL_shutdown(stream_.ssl());
     Flush(fd_, stream_, outbox_);
   }
