@@ -1,0 +1,586 @@
+#!/usr/bin/python3
+"""The compatibility matrix: checker profile x server profile x TLS mode x check kind.
+
+For every cell, one short `tlslab run` (one backend, a few checks 50 ms apart) tells whether a
+check resumes the saved session; the key rate (HAProxy's SslBackendKeyRate) is then worked out
+for the deployment you ask about: backends / inter x (share of checks after the first that did
+a full handshake). The profile lists come from `tlslab profiles --json` at run time.
+
+Writes, under --out (default docs/):
+    matrix.csv   one row per cell (appended as cells finish; --resume skips the done ones)
+    matrix.md    a table per TLS mode x check kind: rows server profiles, columns checker profiles
+    matrix.png   a heat map, one panel per TLS mode x check kind, colour = key rate
+
+Example:
+    /usr/bin/python3 experiments/matrix.py                       # 600 backends, inter 2s
+    /usr/bin/python3 experiments/matrix.py --backends 2000 --inter 1s --out /tmp/m --quick
+
+Use Debian's /usr/bin/python3 (it sees python3-matplotlib and python3-pandas).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import csv
+import datetime
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+# TLS mode name -> tlslab flags. In TLS 1.3 "tickets off" means stateful tickets held in the
+# server's cache (OpenSSL's SSL_OP_NO_TICKET), so a strict server can drop them.
+TLS_MODES = {
+    "tls1.2-session-id": ["--tls", "1.2", "--tickets", "off"],
+    "tls1.2-ticket": ["--tls", "1.2", "--tickets", "on"],
+    "tls1.3-stateless": ["--tls", "1.3", "--tickets", "on"],
+    "tls1.3-stateful": ["--tls", "1.3", "--tickets", "off"],
+}
+TLS_MODE_TITLES = {
+    "tls1.2-session-id": "TLS 1.2, session ID (--tls 1.2 --tickets off)",
+    "tls1.2-ticket": "TLS 1.2, RFC 5077 ticket (--tls 1.2 --tickets on)",
+    "tls1.3-stateless": "TLS 1.3, stateless ticket (--tls 1.3 --tickets on)",
+    "tls1.3-stateful": "TLS 1.3, stateful ticket (--tls 1.3 --tickets off)",
+}
+QUICK_MODES = ["tls1.2-session-id", "tls1.3-stateless"]
+CHECK_KINDS = ["http", "connect"]
+
+# One cell's run: enough checks to see a pattern, short enough for hundreds of cells.
+CELL_FLAGS = ["--backends", "1", "--inter", "50ms", "--max-checks", "5", "--duration", "5s"]
+CELL_TIMEOUT_S = 60
+
+CSV_FIELDS = [
+    "tls_mode",
+    "check",
+    "server_profile",
+    "checker_profile",
+    "close",
+    "reuse",
+    "read_after_handshake",
+    "checks_total",
+    "check_failures_total",
+    "full_handshakes_total",
+    "resumed_handshakes_total",
+    "verdict",
+    "full_share",
+    "backends",
+    "inter_ms",
+    "key_rate_per_s",
+    "server_close_kinds",
+    "sessions_removed",
+    "tlslab_commit",
+    "error",
+]
+
+
+class UsageError(Exception):
+    """Bad input: printed as one line, exit code 2."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    tls_mode: str
+    check: str
+    server_profile: str
+    checker_profile: str
+
+    def key(self) -> tuple:
+        return (self.tls_mode, self.check, self.server_profile, self.checker_profile)
+
+
+def parse_duration_ms(text: str) -> float:
+    """'2s', '500ms', '1m', '1.5s' -> milliseconds (as tlslab accepts them)."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*", text)
+    if not m:
+        raise UsageError(f"--inter {text!r}: expected a duration such as 2s, 500ms or 1m")
+    value = float(m.group(1)) * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}[m.group(2)]
+    if value <= 0:
+        raise UsageError(f"--inter {text!r}: must be more than 0")
+    return value
+
+
+def format_duration(ms: float) -> str:
+    if ms >= 1000 and ms % 1000 == 0:
+        return f"{int(ms // 1000)}s"
+    return f"{ms:g}ms"
+
+
+def run_tlslab(tlslab: str, args: list[str], timeout: float = 30) -> str:
+    """stdout of `tlslab ARGS`; UsageError with tlslab's own one-line message if it fails."""
+    try:
+        done = subprocess.run(
+            [tlslab, *args], capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except OSError as e:
+        raise UsageError(f"--tlslab {tlslab}: cannot run it ({e.strerror})") from None
+    except subprocess.TimeoutExpired:
+        raise UsageError(f"`{tlslab} {' '.join(args)}` did not finish in {timeout:g} s") from None
+    if done.returncode != 0:
+        line = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+        raise UsageError(f"`{tlslab} {' '.join(args)}` failed ({done.returncode}): {line}")
+    return done.stdout
+
+
+def load_profiles(tlslab: str) -> dict:
+    """{'server': [...], 'checker': [...]} from `tlslab profiles --json`."""
+    try:
+        profiles = json.loads(run_tlslab(tlslab, ["profiles", "--json"]))
+        return {"server": profiles["server"], "checker": profiles["checker"]}
+    except (ValueError, KeyError) as e:
+        raise UsageError(f"`{tlslab} profiles --json` printed something unexpected: {e}") from None
+
+
+def classify(full: int, resumed: int, failures: int) -> tuple[str, float | None]:
+    """(verdict, share of the checks after the first that did a full handshake).
+
+    The first check of a backend has nothing to offer, so it is always full; a cell "resumes"
+    when every later check resumed, is "full every check" when none did, else "partial k/n"
+    (k of the n later checks resumed)."""
+    handshakes = full + resumed
+    if failures or handshakes < 2:
+        return "error", None
+    later = handshakes - 1
+    if resumed == later:
+        return "resumes", 0.0
+    if resumed == 0:
+        return "full every check", 1.0
+    return f"partial {resumed}/{later}", (later - resumed) / later
+
+
+def run_cell(tlslab: str, cell: Cell) -> dict:
+    """One short `tlslab run` for the cell -> a CSV row (without the deployment columns)."""
+    args = [
+        "run",
+        "--json",
+        "--live",
+        "off",
+        *CELL_FLAGS,
+        *TLS_MODES[cell.tls_mode],
+        "--check",
+        cell.check,
+        "--server-profile",
+        cell.server_profile,
+        "--checker-profile",
+        cell.checker_profile,
+    ]
+    row = {
+        "tls_mode": cell.tls_mode,
+        "check": cell.check,
+        "server_profile": cell.server_profile,
+        "checker_profile": cell.checker_profile,
+    }
+    try:
+        done = subprocess.run(
+            [tlslab, *args], capture_output=True, text=True, timeout=CELL_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        return {**row, "verdict": "error", "error": f"no result in {CELL_TIMEOUT_S} s"}
+    if done.returncode != 0:
+        line = (done.stderr.strip().splitlines() or ["(no message)"])[-1]
+        return {**row, "verdict": "error", "error": f"exit {done.returncode}: {line}"}
+    try:
+        doc = json.loads(done.stdout)
+        figures, effective = doc["figures"], doc["effective"]
+        full = int(figures["full_handshakes_total"])
+        resumed = int(figures["resumed_handshakes_total"])
+        failures = int(figures["check_failures_total"])
+    except (ValueError, KeyError, TypeError) as e:
+        return {**row, "verdict": "error", "error": f"unreadable JSON: {e}"}
+    verdict, full_share = classify(full, resumed, failures)
+    closes = figures.get("close_kinds", {})
+    removed = figures.get("sessions_removed_total", {})
+    return {
+        **row,
+        "close": effective.get("close", ""),
+        "reuse": effective.get("reuse", ""),
+        "read_after_handshake": effective.get("read_after_handshake", ""),
+        "checks_total": figures.get("checks_total", ""),
+        "check_failures_total": failures,
+        "full_handshakes_total": full,
+        "resumed_handshakes_total": resumed,
+        "verdict": verdict,
+        "full_share": "" if full_share is None else f"{full_share:.3f}",
+        "server_close_kinds": " ".join(f"{k}={v}" for k, v in closes.items() if v),
+        "sessions_removed": " ".join(f"{k}={v}" for k, v in removed.items() if v),
+        "tlslab_commit": doc.get("versions", {}).get("git_commit", ""),
+        "error": "" if verdict != "error" else _failure_reason(figures),
+    }
+
+
+def _failure_reason(figures: dict) -> str:
+    reasons = figures.get("check_failures_by_reason") or {}
+    text = " ".join(f"{k}={v}" for k, v in reasons.items() if v)
+    return text or f"{figures.get('checks_total')} checks, too few handshakes"
+
+
+def with_deployment(row: dict, backends: int, inter_ms: float) -> dict:
+    """The row with the key rate for `backends` checked every `inter_ms`."""
+    share = row.get("full_share")
+    rate = "" if share in ("", None) else f"{backends / (inter_ms / 1000) * float(share):.1f}"
+    return {**row, "backends": backends, "inter_ms": f"{inter_ms:g}", "key_rate_per_s": rate}
+
+
+def read_done(path: Path) -> dict[tuple, dict]:
+    """Cells already in the CSV (for --resume), by key; error rows are run again."""
+    if not path.exists():
+        return {}
+    with path.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    if rows and set(CSV_FIELDS) - set(rows[0]):
+        raise UsageError(f"--resume: {path} has other columns than this script writes")
+    return {
+        (r["tls_mode"], r["check"], r["server_profile"], r["checker_profile"]): r
+        for r in rows
+        if r["verdict"] != "error"
+    }
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, CSV_FIELDS, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+# ---------------------------------------------------------------------------------------------
+# Markdown
+
+
+def cell_text(row: dict | None) -> str:
+    if row is None:
+        return "—"
+    verdict = row["verdict"]
+    if verdict == "resumes":
+        return "✓ resumes"
+    if verdict == "error":
+        return "⚠ error"
+    rate = float(row["key_rate_per_s"])
+    if verdict == "full every check":
+        return f"✗ full: {rate:g}/s"
+    return f"◐ {verdict}: {rate:g}/s"
+
+
+def markdown(
+    rows: list[dict],
+    profiles: dict,
+    modes: list[str],
+    backends: int,
+    inter_ms: float,
+    command: str,
+    versions: dict,
+    elapsed_s: float,
+) -> str:
+    by_key = {
+        (r["tls_mode"], r["check"], r["server_profile"], r["checker_profile"]): r for r in rows
+    }
+    servers = [p["name"] for p in profiles["server"]]
+    checkers = [p["name"] for p in profiles["checker"]]
+    worst = backends / (inter_ms / 1000)
+    out = [
+        "# Compatibility matrix: will this checker against this server pay a full handshake on "
+        "every check?",
+        "",
+        "Generated by `experiments/matrix.py`; do not edit by hand. Regenerate with:",
+        "",
+        "```sh",
+        command,
+        "```",
+        "",
+        f"- tlslab {versions.get('tlslab', '?')} (commit {versions.get('git_commit', '?')}), "
+        f"{versions.get('openssl', '?')}; generated {datetime.date.today().isoformat()} in "
+        f"{elapsed_s:.0f} s.",
+        f"- Each cell is one `tlslab run {' '.join(CELL_FLAGS)} --live off --json` with the "
+        "cell's TLS flags, `--check`, `--server-profile` and `--checker-profile` (real OpenSSL "
+        "over loopback; one backend, five checks).",
+        f"- **Key rate** (HAProxy's `SslBackendKeyRate`) is for **{backends} backends checked "
+        f"every {format_duration(inter_ms)}**: backends / inter x the share of checks after the "
+        f"first that did a full handshake. The worst case is {worst:g}/s. Regenerate with "
+        "`--backends N --inter D` for your deployment.",
+        "- **✓ resumes**: every check after the first resumed the saved session. "
+        "**✗ full**: none did; every check pays a full handshake. **◐ partial k/n**: k of the n "
+        "later checks resumed. **⚠ error**: the run failed (see matrix.csv).",
+        "- The raw rows (close mode used, the close kinds the server saw, sessions removed) are "
+        "in [matrix.csv](matrix.csv); the heat map is [matrix.png](matrix.png).",
+        "",
+        "![heat map of the key rate per cell](matrix.png)",
+        "",
+        "## Summary",
+        "",
+        "| TLS mode | check | resumes | full every check | partial | error |",
+        "|:---|:---|---:|---:|---:|---:|",
+    ]
+    for mode in modes:
+        for check in CHECK_KINDS:
+            cells = [by_key.get((mode, check, s, c)) for s in servers for c in checkers]
+            verdicts = [r["verdict"] for r in cells if r]
+            out.append(
+                f"| {mode} | {check} | {verdicts.count('resumes')} "
+                f"| {verdicts.count('full every check')} "
+                f"| {sum(v.startswith('partial') for v in verdicts)} "
+                f"| {verdicts.count('error') + cells.count(None)} |"
+            )
+    for mode in modes:
+        for check in CHECK_KINDS:
+            out += ["", f"## {TLS_MODE_TITLES[mode]}, `--check {check}`", ""]
+            out.append("| server \\ checker | " + " | ".join(f"`{c}`" for c in checkers) + " |")
+            out.append("|:---|" + "---|" * len(checkers))
+            for s in servers:
+                cells = [cell_text(by_key.get((mode, check, s, c))) for c in checkers]
+                out.append(f"| `{s}` | " + " | ".join(cells) + " |")
+    out += [
+        "",
+        "## The profiles",
+        "",
+        "| profile | kind | emulates | source |",
+        "|:---|:---|:---|:---|",
+    ]
+    for kind in ("checker", "server"):
+        for p in profiles[kind]:
+            emulates = str(p.get("emulates", "")).replace("|", "\\|")
+            source = str(p.get("source", "")).replace("|", "\\|")
+            out.append(f"| `{p['name']}` | {kind} | {emulates} | {source} |")
+    out += [
+        "",
+        "`tlslab profiles` prints the same list with every behaviour field. What real peers on "
+        "this machine did is in [real-stacks.md](real-stacks.md); the incident, step by step, is "
+        "in [incident-walkthrough.md](incident-walkthrough.md).",
+        "",
+    ]
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Heat map
+
+
+def heat_map(
+    path: Path, rows: list[dict], profiles: dict, modes: list[str], backends: int, inter_ms: float
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    by_key = {
+        (r["tls_mode"], r["check"], r["server_profile"], r["checker_profile"]): r for r in rows
+    }
+    servers = [p["name"] for p in profiles["server"]]
+    checkers = [p["name"] for p in profiles["checker"]]
+    worst = backends / (inter_ms / 1000)
+    panel_w = 1.0 + 1.25 * len(checkers)
+    panel_h = 0.9 + 0.42 * len(servers)
+    fig, axes = plt.subplots(
+        len(modes),
+        len(CHECK_KINDS),
+        figsize=(2.2 + panel_w * len(CHECK_KINDS), 1.0 + panel_h * len(modes)),
+        squeeze=False,
+        constrained_layout=True,
+    )
+    cmap = matplotlib.colormaps["YlOrRd"].copy()
+    cmap.set_bad("#d0d0d0")
+    image = None
+    for i, mode in enumerate(modes):
+        for j, check in enumerate(CHECK_KINDS):
+            ax = axes[i][j]
+            grid = np.full((len(servers), len(checkers)), np.nan)
+            for si, s in enumerate(servers):
+                for ci, c in enumerate(checkers):
+                    row = by_key.get((mode, check, s, c))
+                    if row and row["key_rate_per_s"] not in ("", None):
+                        grid[si, ci] = float(row["key_rate_per_s"])
+                    label = _short_label(row)
+                    value = grid[si, ci]
+                    dark = not np.isnan(value) and value > 0.6 * worst
+                    ax.text(
+                        ci,
+                        si,
+                        label,
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if dark else "black",
+                    )
+            image = ax.imshow(
+                np.ma.masked_invalid(grid), cmap=cmap, vmin=0, vmax=worst, aspect="auto"
+            )
+            ax.set_xticks(range(len(checkers)), checkers, rotation=30, ha="right", fontsize=8)
+            ax.set_yticks(range(len(servers)), servers, fontsize=8)
+            ax.set_title(f"{TLS_MODE_TITLES[mode].split(' (')[0]}, {check} check", fontsize=9)
+            ax.set_xticks(np.arange(-0.5, len(checkers)), minor=True)
+            ax.set_yticks(np.arange(-0.5, len(servers)), minor=True)
+            ax.grid(which="minor", color="white", linewidth=1.5)
+            ax.tick_params(which="minor", length=0)
+            if j == 0:
+                ax.set_ylabel("server profile", fontsize=8)
+            if i == len(modes) - 1:
+                ax.set_xlabel("checker profile", fontsize=8)
+    fig.suptitle(
+        f"Key rate (full handshakes/s) for {backends} backends, inter {format_duration(inter_ms)}"
+        " — 0 = every check resumes",
+        fontsize=11,
+    )
+    bar = fig.colorbar(image, ax=axes, shrink=0.6, aspect=30)
+    bar.set_label("SslBackendKeyRate (full handshakes/s)")
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _short_label(row: dict | None) -> str:
+    if row is None:
+        return "not run"
+    verdict = row["verdict"]
+    if verdict == "error":
+        return "error"
+    rate = float(row["key_rate_per_s"])
+    if verdict == "resumes":
+        return "resumes\n0/s"
+    if verdict == "full every check":
+        return f"full\n{rate:g}/s"
+    return f"{verdict.split()[1]} resumed\n{rate:g}/s"
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    class Parser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # one line, exit 2 (argparse prints usage too)
+            print(f"matrix.py: error: {message}", file=sys.stderr)
+            sys.exit(2)
+
+    parser = Parser(description=__doc__.split("\n\n")[0])
+    default_bin = os.environ.get("TLSLAB_BIN") or str(REPO / "build" / "tlslab")
+    parser.add_argument("--tlslab", default=default_bin, help=f"tlslab binary [{default_bin}]")
+    parser.add_argument("--backends", type=int, default=600, help="backends for the key rate [600]")
+    parser.add_argument("--inter", default="2s", help="check interval for the key rate [2s]")
+    parser.add_argument("--out", default=str(REPO / "docs"), help="output folder [docs/]")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"TLS modes {', '.join(QUICK_MODES)} only"
+    )
+    parser.add_argument("--jobs", type=int, default=2, help="cells run at once [2]")
+    parser.add_argument(
+        "--resume", action="store_true", help="keep the cells already in matrix.csv"
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    if args.backends < 1:
+        raise UsageError(f"--backends {args.backends}: must be at least 1")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: must be at least 1")
+    inter_ms = parse_duration_ms(args.inter)
+    tlslab = args.tlslab
+    if not (os.path.isfile(tlslab) and os.access(tlslab, os.X_OK)):
+        raise UsageError(f"--tlslab {tlslab}: not an executable file (build it, or set TLSLAB_BIN)")
+    out = Path(args.out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out {out}: cannot create it ({e.strerror})") from None
+    versions = json.loads(run_tlslab(tlslab, ["version"]))
+    profiles = load_profiles(tlslab)
+    modes = QUICK_MODES if args.quick else list(TLS_MODES)
+
+    cells = [
+        Cell(mode, check, s["name"], c["name"])
+        for mode in modes
+        for check in CHECK_KINDS
+        for s in profiles["server"]
+        for c in profiles["checker"]
+    ]
+    csv_path = out / "matrix.csv"
+    done = read_done(csv_path) if args.resume else {}
+    rows = [
+        with_deployment(done[c.key()], args.backends, inter_ms) for c in cells if c.key() in done
+    ]
+    todo = [c for c in cells if c.key() not in done]
+    write_csv(csv_path, rows)  # keeps only the done cells; new rows are appended as they come
+    print(
+        f"matrix: {len(cells)} cells ({len(profiles['server'])} server x "
+        f"{len(profiles['checker'])} checker profiles x {len(modes)} TLS modes x "
+        f"{len(CHECK_KINDS)} check kinds); {len(todo)} to run, {args.jobs} at a time",
+        file=sys.stderr,
+    )
+    start = time.monotonic()
+    with csv_path.open("a", newline="") as f, concurrent.futures.ThreadPoolExecutor(
+        args.jobs
+    ) as pool:
+        # Threads only wait on subprocesses: each cell is its own tlslab process.
+        writer = csv.DictWriter(f, CSV_FIELDS, extrasaction="ignore")
+        futures = {pool.submit(run_cell, tlslab, c): c for c in todo}
+        for n, future in enumerate(concurrent.futures.as_completed(futures), 1):
+            row = with_deployment(future.result(), args.backends, inter_ms)
+            writer.writerow(row)
+            f.flush()
+            rows.append(row)
+            rate = f", {row['key_rate_per_s']}/s" if row.get("key_rate_per_s") else ""
+            detail = row.get("error") or (
+                f"{row['full_handshakes_total']} full, {row['resumed_handshakes_total']} resumed"
+            )
+            print(
+                f"[{n}/{len(todo)}] {row['tls_mode']:<17} {row['check']:<7} "
+                f"{row['server_profile']} x {row['checker_profile']}: {row['verdict']}{rate} "
+                f"({detail})",
+                file=sys.stderr,
+            )
+    elapsed = time.monotonic() - start
+
+    order = {c.key(): i for i, c in enumerate(cells)}
+    rows.sort(
+        key=lambda r: order[(r["tls_mode"], r["check"], r["server_profile"], r["checker_profile"])]
+    )
+    write_csv(csv_path, rows)
+    command_args = ["/usr/bin/python3", "experiments/matrix.py"]
+    if args.backends != 600:
+        command_args += ["--backends", str(args.backends)]
+    if args.inter != "2s":
+        command_args += ["--inter", args.inter]
+    if args.quick:
+        command_args.append("--quick")
+    if Path(args.out).resolve() != (REPO / "docs").resolve():
+        command_args += ["--out", args.out]
+    (out / "matrix.md").write_text(
+        markdown(
+            rows,
+            profiles,
+            modes,
+            args.backends,
+            inter_ms,
+            shlex.join(command_args),
+            versions,
+            elapsed,
+        )
+    )
+    heat_map(out / "matrix.png", rows, profiles, modes, args.backends, inter_ms)
+    errors = sum(r["verdict"] == "error" for r in rows)
+    print(
+        f"matrix: wrote {csv_path}, {out / 'matrix.md'}, {out / 'matrix.png'} in {elapsed:.0f} s"
+        + (f"; {errors} cells failed (see the error column)" if errors else ""),
+        file=sys.stderr,
+    )
+    return 1 if errors == len(rows) and rows else 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except UsageError as e:
+        print(f"matrix.py: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print(
+            "matrix.py: interrupted; the finished cells are in matrix.csv (--resume)",
+            file=sys.stderr,
+        )
+        sys.exit(130)
