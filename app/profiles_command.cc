@@ -50,6 +50,7 @@ int ProfilesCommand(const Args& args) {
                                  {"source", p.source},
                                  {"verified_here", p.verified_here},
                                  {"tickets_supported", p.tickets_supported},
+                                 {"session_cache", p.session_cache},
                                  {"fate",
                                   {{"session-id", FateJson(p.session_id)},
                                    {"ticket", FateJson(p.ticket)},
@@ -76,22 +77,30 @@ int ProfilesCommand(const Args& args) {
         "Server profiles: session fate per mechanism after close_notify/eof/reset/"
         "alert/timeout (K kept, R removed)\n");
     for (const ServerProfile& p : ServerProfiles()) {
+      const std::string alias = p.aliases.empty() ? "" : " (alias " + std::string(p.aliases) + ")";
+      std::string context;
+      if (!p.tickets_supported) context += "  no server tickets";
+      if (!p.session_cache) context += "  no session cache (never resumes by session ID)";
       std::printf(
-          "  %-10s session-id %s  ticket %s  psk-stateless %s  psk-stateful %s  [%s]\n"
-          "             %.*s\n             source: %.*s\n",
-          std::string(p.name).c_str(), FateCell(p.session_id).c_str(), FateCell(p.ticket).c_str(),
+          "  %s%s  [%s]%s\n"
+          "    session-id %s  ticket %s  psk-stateless %s  psk-stateful %s\n"
+          "    %.*s\n    source: %.*s\n",
+          std::string(p.name).c_str(), alias.c_str(),
+          p.verified_here ? "verified here" : "from source only", context.c_str(),
+          FateCell(p.session_id).c_str(), FateCell(p.ticket).c_str(),
           FateCell(p.psk_stateless).c_str(), FateCell(p.psk_stateful).c_str(),
-          p.verified_here ? "verified here" : "from source only",
           static_cast<int>(p.emulates.size()), p.emulates.data(), static_cast<int>(p.source.size()),
           p.source.data());
     }
     std::printf("Checker profiles: close mode per check kind\n");
     for (const CheckerProfile& p : CheckerProfiles()) {
       std::printf(
-          "  %-14s connect: %-12s http: %-12s reuse: %s  [%s]\n"
+          "  %-14s connect: %-12s %-9s http: %-12s %-9s reuse: %s  [%s]\n"
           "                 %.*s\n                 source: %.*s\n",
           std::string(p.name).c_str(), std::string(Name(p.connect.close)).c_str(),
-          std::string(Name(p.http.close)).c_str(), p.reuse ? "yes" : "no",
+          p.connect.read_after_handshake ? "reads" : "no read",
+          std::string(Name(p.http.close)).c_str(),
+          p.http.read_after_handshake ? "reads" : "no read", p.reuse ? "yes" : "no",
           p.verified_here ? "verified here" : "from source only",
           static_cast<int>(p.emulates.size()), p.emulates.data(), static_cast<int>(p.source.size()),
           p.source.data());

@@ -23,26 +23,248 @@ constexpr FateRow kRfc5246{K, K, K, R, K};
 // JDK <= 8u252 SSLEngineImpl.closeInbound() before close_notify calls fatal(), which calls
 // sess.invalidate() and so context.remove(sessionId): "Inbound closed before receiving peer's
 // close_notify: possible truncation attack?". Jetty <= 9.3.19 calls closeInbound() on EOF and
-// maps an RST to EOF (ChannelEndPoint.fill), so FIN and RST both lose the session.
-constexpr FateRow kJdk8Engine{K, R, R, R, K};
+// maps an RST to EOF (ChannelEndPoint.fill), so FIN and RST both lose the session. The same
+// holds for the new engine before JDK-8273553 (TransportContext.fatal invalidates), and for
+// Netty, whose channelInactive calls closeInbound() after an RST too.
+constexpr FateRow kEngineCloseInboundFatal{K, R, R, R, K};
+
+// A close without close_notify that turns fatal only on a FIN: OpenSSL 3 in SSL_read
+// (SSL_R_UNEXPECTED_EOF_WHILE_READING -> ssl3_send_alert -> SSL_CTX_remove_session), and
+// JDK SSLSocket with requireCloseNotify=true ("Remote host terminated the connection").
+constexpr FateRow kFinFatal{K, R, K, R, K};
+
+// HAProxy 2.6 as a TLS frontend (measured, docs/real-stacks.md 4.3): its BIO answers 0 to
+// BIO_CTRL_EOF, so the FIN is no fatal error; on an RST it frees the SSL without SSL_shutdown
+// and ssl_clear_bad_session removes the session.
+constexpr FateRow kRstDrops{K, K, R, R, K};
+
+// A server with no session cache: nothing to remove, and nothing to resume (Go).
+constexpr FateRow kNoCache{K, K, K, K, K};
 
 constexpr std::array kServerProfiles = {
     ServerProfile{
-        .name = "strict",
-        .aliases = "",
-        .emulates = "JDK 8 SSLEngine under Jetty 9.3 (the incident): a close without "
-                    "close_notify removes the session; no server tickets, so TLS 1.3 uses "
-                    "stateful tickets that die with it (as JDK 11.0.0-11.0.17)",
-        .source = "JDK 8 SSLEngineImpl.closeInbound/fatal; Jetty 9.3.16 SslConnection; "
-                  "JDK 11 NewSessionTicket addChild; tls-semantics.md 1.2, 1.5, 1.6, 8 rows 1, 4",
+        .name = "jdk8-sslengine",
+        .aliases = "strict",
+        .emulates = "JDK 8u252 and older SSLEngine driven by a framework that calls "
+                    "closeInbound() on EOF (Jetty 9.3.19 / 9.4.5 and older, Netty): the "
+                    "incident's server; no server tickets",
+        .source = "JDK 8 SSLEngineImpl.closeInbound/fatal (openjdk/jdk@fde1dab); Jetty 9.3.16 "
+                  "SslConnection, fixed by d53af5d (#523); tls-semantics.md 1.2, 1.5, 1.6, 8 "
+                  "row 1; not installable here",
         .verified_here = false,
         // JDK 8 has no server-side tickets (tls-semantics.md 1.5): every resumption goes
-        // through the cache, where the invalidation reaches it.
+        // through the cache, where the invalidation reaches it. TLS 1.3 (which JDK 8u252 does
+        // not speak) is modelled as JDK 11's stateful tickets, children of the session.
         .tickets_supported = false,
-        .session_id = kJdk8Engine,
+        .session_id = kEngineCloseInboundFatal,
         .ticket = kStatelessKept,
         .psk_stateless = kStatelessKept,
-        .psk_stateful = kJdk8Engine,
+        .psk_stateful = kEngineCloseInboundFatal,
+        .answers_close_notify = true,
+    },
+    ServerProfile{
+        .name = "jdk11-sslengine-old",
+        .aliases = "",
+        .emulates = "JDK 11.0.0-11.0.17 SSLEngine (and 17.0.0-17.0.5 with "
+                    "jdk.tls.server.enableSessionTicketExtension=false) under a framework "
+                    "calling closeInbound() on EOF (Netty): no stateless tickets, TLS 1.3 "
+                    "tickets are children of the session",
+        .source = "TransportContext.fatal invalidates (openjdk/jdk@0278846), fixed by "
+                  "JDK-8273553 in 11.0.18 (jdk11u-dev#1422); NewSessionTicket addChild; "
+                  "tls-semantics.md 1.2, 1.5, 8 row 4; not installable here",
+        .verified_here = false,
+        .tickets_supported = false,
+        .session_id = kEngineCloseInboundFatal,
+        .ticket = kStatelessKept,
+        .psk_stateless = kStatelessKept,
+        .psk_stateful = kEngineCloseInboundFatal,
+        .answers_close_notify = true,
+    },
+    ServerProfile{
+        .name = "jdk17-sslengine-old",
+        .aliases = "",
+        .emulates = "JDK 17.0.0-17.0.5 SSLEngine under a framework calling closeInbound() on "
+                    "EOF (Netty): session IDs die, stateless tickets (JDK 13+ default) survive",
+        .source = "TransportContext.fatal invalidates; JDK-8273553 backported in 17.0.6 "
+                  "(jdk17u-dev#695); SSLSessionContextImpl@0dd19ef (tickets on by default); "
+                  "tls-semantics.md 1.2, 1.5, 8 row 6; not installable here",
+        .verified_here = false,
+        .tickets_supported = true,
+        .session_id = kEngineCloseInboundFatal,
+        .ticket = kStatelessKept,
+        .psk_stateless = kStatelessKept,
+        .psk_stateful = kEngineCloseInboundFatal,
+        .answers_close_notify = true,
+    },
+    ServerProfile{
+        .name = "jdk17-sslengine",
+        .aliases = "",
+        .emulates = "JDK 17.0.6 and newer (11.0.18+, 19+) SSLEngine, even under a framework "
+                    "calling closeInbound() on EOF (Netty): closeInbound() only throws",
+        .source = "JDK-8273553 (openjdk/jdk#7796, jdk17u-dev#695); measured on 17.0.15 "
+                  "(tests/interop EngineServer, docs/real-stacks.md 4.5)",
+        .verified_here = true,
+        .tickets_supported = true,
+        .session_id = kRfc5246,
+        .ticket = kStatelessKept,
+        .psk_stateless = kStatelessKept,
+        .psk_stateful = kRfc5246,
+        .answers_close_notify = true,
+    },
+    ServerProfile{
+        .name = "jdk17-sslsocket",
+        .aliases = "",
+        .emulates = "JDK 17 SSLServerSocket, default properties: EOF is treated as close_notify; "
+                    "an RST keeps the session too (17.0.15, JDK-8274736)",
+        .source = "SSLSocketImpl.handleEOF (openjdk/jdk@0278846); JDK-8274736 (openjdk/jdk#6197, "
+                  "jdk17u#294): fatal() skips invalidate() for a SocketException; measured on "
+                  "17.0.15 (docs/real-stacks.md 4.4), contradicting tls-semantics.md 8 row 8",
+        .verified_here = true,
+        .tickets_supported = true,
+        .session_id = kRfc5246,
+        .ticket = kStatelessKept,
+        .psk_stateless = kStatelessKept,
+        .psk_stateful = kRfc5246,
+        .answers_close_notify = true,
+    },
+    ServerProfile{
+        .name = "jdk17-sslsocket-no-tickets",
+        .aliases = "",
+        .emulates = "JDK 17 SSLServerSocket with "
+                    "-Djdk.tls.server.enableSessionTicketExtension=false: no TLS 1.2 tickets, "
+                    "stateful TLS 1.3 tickets; every close still keeps the session",
+        .source = "SSLSessionContextImpl@0dd19ef (the property); JDK-8274736; measured on "
+                  "17.0.15 (docs/real-stacks.md 4.4)",
+        .verified_here = true,
+        .tickets_supported = false,
+        .session_id = kRfc5246,
+        .ticket = kStatelessKept,
+        .psk_stateless = kStatelessKept,
+        .psk_stateful = kRfc5246,
+        .answers_close_notify = true,
+    },
+    ServerProfile{
+        .name = "jdk17-sslsocket-require-close-notify",
+        .aliases = "",
+        .emulates = "JDK 17 SSLServerSocket with -Dcom.sun.net.ssl.requireCloseNotify=true: a "
+                    "FIN without close_notify is fatal ('Remote host terminated the connection')",
+        .source = "SSLSocketImpl.handleEOF -> SSLProtocolException -> fatal (openjdk/jdk@0278846); "
+                  "BaseSSLSocketImpl requireCloseNotify; measured on 17.0.15 "
+                  "(docs/real-stacks.md 4.4)",
+        .verified_here = true,
+        .tickets_supported = true,
+        .session_id = kFinFatal,
+        .ticket = kStatelessKept,
+        .psk_stateless = kStatelessKept,
+        .psk_stateful = kFinFatal,
+        .answers_close_notify = true,
+    },
+    ServerProfile{
+        .name = "jdk17-sslsocket-require-close-notify-no-tickets",
+        .aliases = "",
+        .emulates = "JDK 17 SSLServerSocket with requireCloseNotify=true and "
+                    "enableSessionTicketExtension=false: TLS 1.3 tickets are stateful children "
+                    "of the session and die with it on a FIN",
+        .source = "as jdk17-sslsocket-require-close-notify; NewSessionTicket addChild "
+                  "(tls-semantics.md 1.5); measured on 17.0.15 (docs/real-stacks.md 4.4)",
+        .verified_here = true,
+        .tickets_supported = false,
+        .session_id = kFinFatal,
+        .ticket = kStatelessKept,
+        .psk_stateless = kStatelessKept,
+        .psk_stateful = kFinFatal,
+        .answers_close_notify = true,
+    },
+    ServerProfile{
+        .name = "jetty94",
+        .aliases = "",
+        .emulates = "Jetty 9.4.6 and newer (and 9.3.20+) on any JDK: no closeInbound() on a "
+                    "server connection after the handshake",
+        .source = "Jetty d53af5d (#523, jetty-9.3.20 / 9.4.6); measured with Jetty 9.4.57 on "
+                  "17.0.15, JDK debug log without 'Closing inbound' (docs/real-stacks.md 4.6)",
+        .verified_here = true,
+        .tickets_supported = true,
+        .session_id = kRfc5246,
+        .ticket = kStatelessKept,
+        .psk_stateless = kStatelessKept,
+        .psk_stateful = kRfc5246,
+        .answers_close_notify = true,
+    },
+    ServerProfile{
+        .name = "openssl3",
+        .aliases = "",
+        .emulates = "an OpenSSL 3 server application with default options, in SSL_read when the "
+                    "FIN arrives, calling SSL_shutdown before SSL_free (like openssl s_server)",
+        .source = "OpenSSL 3 ssl3_read_n SSLfatal(SSL_R_UNEXPECTED_EOF_WHILE_READING) -> "
+                  "ssl3_send_alert -> SSL_CTX_remove_session (tls-semantics.md 2.1, 2.2, 8 "
+                  "row 14); measured with s_server 3.0.19 (docs/real-stacks.md 4.1)",
+        .verified_here = true,
+        .tickets_supported = true,
+        .session_id = kFinFatal,
+        .ticket = kStatelessKept,
+        .psk_stateless = kStatelessKept,
+        .psk_stateful = kFinFatal,
+        .answers_close_notify = true,
+    },
+    ServerProfile{
+        .name = "openssl3-ignore-eof",
+        .aliases = "",
+        .emulates = "an OpenSSL 3 server application with SSL_OP_IGNORE_UNEXPECTED_EOF (like "
+                    "openssl s_server -ignore_unexpected_eof): the FIN counts as close_notify",
+        .source = "OpenSSL 3 ossl_tls_handle_rlayer_return (openssl@0026ef3); tls-semantics.md "
+                  "2.2; measured with s_server 3.0.19 (docs/real-stacks.md 4.1)",
+        .verified_here = true,
+        .tickets_supported = true,
+        .session_id = kRfc5246,
+        .ticket = kStatelessKept,
+        .psk_stateless = kStatelessKept,
+        .psk_stateful = kRfc5246,
+        .answers_close_notify = true,
+    },
+    ServerProfile{
+        .name = "nginx",
+        .aliases = "",
+        .emulates = "nginx 1.21.2 and newer (OpenSSL 3) with a configured ssl_session_cache "
+                    "(shared): SSL_OP_IGNORE_UNEXPECTED_EOF, SSL_SENT_SHUTDOWN before SSL_free",
+        .source = "nginx ngx_event_openssl.c (5155845ce, ngx_ssl_shutdown); tls-semantics.md 2.6, "
+                  "8 row 15; measured with nginx 1.22.1, shared:SSL:1m (docs/real-stacks.md 4.2)",
+        .verified_here = true,
+        .tickets_supported = true,
+        .session_id = kRfc5246,
+        .ticket = kStatelessKept,
+        .psk_stateless = kStatelessKept,
+        .psk_stateful = kRfc5246,
+        .answers_close_notify = true,
+    },
+    ServerProfile{
+        .name = "haproxy-frontend",
+        .aliases = "",
+        .emulates = "HAProxy 2.6 as a TLS frontend (bind ... ssl crt): a FIN keeps the session, "
+                    "an RST removes it from the cache",
+        .source = "HAProxy src/ssl_sock.c ha_ssl_ctrl (BIO_CTRL_EOF answers 0); RST side inferred "
+                  "(ssl_clear_bad_session); measured with HAProxy 2.6.12 (docs/real-stacks.md 4.3)",
+        .verified_here = true,
+        .tickets_supported = true,
+        .session_id = kRstDrops,
+        .ticket = kStatelessKept,
+        .psk_stateless = kStatelessKept,
+        .psk_stateful = kRstDrops,
+        .answers_close_notify = true,
+    },
+    ServerProfile{
+        .name = "go",
+        .aliases = "",
+        .emulates = "Go crypto/tls server: no session-ID cache (never resumes by ID), only "
+                    "stateless tickets, so no close can remove a session",
+        .source = "Go handshake_server.go checkForResumption (tickets only; tls-semantics.md 3, "
+                  "8 row 17); not installed here",
+        .verified_here = false,
+        .tickets_supported = true,
+        .session_cache = false,
+        .session_id = kNoCache,
+        .ticket = kStatelessKept,
+        .psk_stateless = kStatelessKept,
+        .psk_stateful = kNoCache,
         .answers_close_notify = true,
     },
     ServerProfile{
@@ -84,6 +306,47 @@ constexpr std::array kCheckerProfiles = {
         .verified_here = false,
         .connect = {CloseMode::kQuietReset, false},
         .http = {CloseMode::kNotifyReset, true},
+        .reuse = true,
+    },
+    // HAProxy 2.2-dev9 (commit 3d5e12184) deleted the cs_shutw(CS_SHW_NORMAL) block of the
+    // check I/O callback; every check now closes silently (cs_close / sc_conn_drain_and_shut,
+    // CO_SHW_SILENT: quiet shutdown, no close_notify), then fd_delete() sends the RST. Sessions
+    // are still reused (per thread; shared across threads since 2.9, 52b260bae).
+    CheckerProfile{
+        .name = "haproxy-2.6",
+        .emulates = "HAProxy 2.2-3.3 checks: quiet shutdown (no close_notify), then RST, for "
+                    "every check kind; checks reuse sessions",
+        .source = "HAProxy commit 3d5e12184 (2.2-dev9); v2.6 src/check.c sc_conn_drain_and_shut "
+                  "(CO_SHW_SILENT); tls-semantics.md 4.1, 7 table",
+        .verified_here = false,
+        .connect = {CloseMode::kQuietReset, false},
+        .http = {CloseMode::kQuietReset, true},
+        .reuse = true,
+    },
+    // HAProxy 3.4-dev1 (commits dcce93691 and 420b42df1, "Don't resume session for check
+    // connections"): CO_FL_SSL_NO_CACHED_INFO, so checks neither store nor offer a session.
+    CheckerProfile{
+        .name = "haproxy-3.4",
+        .emulates = "HAProxy 3.4 checks: quiet shutdown, then RST; checks never reuse sessions "
+                    "(every check is a full handshake whatever the server does)",
+        .source = "HAProxy commits dcce93691, 420b42df1 (3.4-dev1, CO_FL_SSL_NO_CACHED_INFO); "
+                  "tls-semantics.md 4.2, 7 table",
+        .verified_here = false,
+        .connect = {CloseMode::kQuietReset, false},
+        .http = {CloseMode::kQuietReset, true},
+        .reuse = false,
+    },
+    // No check closes: one long-lived connection per backend, each check runs on it (the
+    // HAProxy issue #1613 proposal, or an application's own keep-alive health probe).
+    CheckerProfile{
+        .name = "persistent",
+        .emulates = "one long-lived connection per backend, reused by every check: no close, "
+                    "so no session is ever at stake",
+        .source = "a design point, not a product: HAProxy issue #1613 (checks reusing "
+                  "connections); tls-semantics.md 4.5",
+        .verified_here = false,
+        .connect = {CloseMode::kKeep, true},
+        .http = {CloseMode::kKeep, true},
         .reuse = true,
     },
 };

@@ -31,6 +31,10 @@ struct ServerProfile {
   bool verified_here = false;  // true: an interop test checks it against the real software
   // Context setup. A stack without server tickets (JDK 8) resumes by session ID only.
   bool tickets_supported = true;
+  // A stack with no server-side session cache (Go crypto/tls) never resumes by session ID and
+  // has no stateful TLS 1.3 tickets: the context's cache is off (SSL_SESS_CACHE_OFF), so only
+  // stateless tickets resume. The fate rows of the cache mechanisms are then never consulted.
+  bool session_cache = true;
   // End of connection: fate per mechanism.
   FateRow session_id;
   FateRow ticket;

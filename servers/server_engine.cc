@@ -63,7 +63,11 @@ ServerEngine::ServerEngine(const Config& config, Trace* trace)
     auto backend = std::make_unique<Backend>();
     Worker& worker = *workers_[static_cast<size_t>(i % config_.server.threads)];
     backend->index = i;
-    backend->ctx = MakeServerContext(config_.tls, creds_, profile_->tickets_supported);
+    // The profile can only take a cache away (Go has none), never add one --session-cache off
+    // removed.
+    TlsConfig tls = config_.tls;
+    tls.session_cache = tls.session_cache && profile_->session_cache;
+    backend->ctx = MakeServerContext(tls, creds_, profile_->tickets_supported);
     InstallServerCallbacks(backend->ctx.get());
     if (keylog_) keylog_->Attach(backend->ctx.get());
     const int port = config_.server.port == 0 ? 0 : config_.server.port + i;

@@ -15,25 +15,60 @@ struct PresetRow {
   std::string_view profile;
   CheckKind check;
   CloseMode close;
+  bool read_after_handshake;
   std::string_view reason;
 };
 
 TEST(CheckerProfileTest, CloseModePerVersionAndCheckKind) {
   const PresetRow rows[] = {
-      {"haproxy-1.7.3", CheckKind::kHttp, CloseMode::kQuietReset,
+      {"haproxy-1.7.3", CheckKind::kHttp, CloseMode::kQuietReset, true,
        "before 544d48151: SSL_set_quiet_shutdown, then RST through linger_risk"},
-      {"haproxy-1.7.3", CheckKind::kConnect, CloseMode::kQuietReset,
+      {"haproxy-1.7.3", CheckKind::kConnect, CloseMode::kQuietReset, false,
        "check-ssl reaches SSL_free without SSL_shutdown, then RST"},
-      {"haproxy-1.7.4", CheckKind::kHttp, CloseMode::kNotifyReset,
+      {"haproxy-1.7.4", CheckKind::kHttp, CloseMode::kNotifyReset, true,
        "544d48151 'attempt clean shutw for SSL check': close_notify, then RST"},
-      {"haproxy-1.7.4", CheckKind::kConnect, CloseMode::kQuietReset,
+      {"haproxy-1.7.4", CheckKind::kConnect, CloseMode::kQuietReset, false,
        "connect checks were not on the fixed path: still no close_notify"},
+      {"haproxy-2.6", CheckKind::kHttp, CloseMode::kQuietReset, true,
+       "3d5e12184 (2.2-dev9) removed the CS_SHW_NORMAL shutw: CO_SHW_SILENT, then RST"},
+      {"haproxy-2.6", CheckKind::kConnect, CloseMode::kQuietReset, false,
+       "every check kind closes through the same silent drain-and-shut"},
+      {"haproxy-3.4", CheckKind::kHttp, CloseMode::kQuietReset, true,
+       "3.4 keeps 2.2's silent close (se_shutdown SE_SHW_SILENT)"},
+      {"haproxy-3.4", CheckKind::kConnect, CloseMode::kQuietReset, false,
+       "the same silent close for connect checks"},
+      {"persistent", CheckKind::kHttp, CloseMode::kKeep, true,
+       "one long-lived connection per backend: the request runs on it"},
+      {"persistent", CheckKind::kConnect, CloseMode::kKeep, true,
+       "one long-lived connection per backend: still open is the check"},
   };
   for (const PresetRow& row : rows) {
     const CheckerProfile& profile = FindCheckerProfile(row.profile);
     EXPECT_EQ(Name(PresetFor(profile, row.check).close), Name(row.close))
         << row.profile << " " << Name(row.check) << ": " << row.reason;
-    EXPECT_TRUE(profile.reuse) << row.profile << ": HAProxy 1.7 checks reuse reused_sess";
+    EXPECT_EQ(PresetFor(profile, row.check).read_after_handshake, row.read_after_handshake)
+        << row.profile << " " << Name(row.check) << ": " << row.reason;
+  }
+}
+
+struct ReuseRow {
+  std::string_view profile;
+  bool reuse;
+  std::string_view reason;
+};
+
+TEST(CheckerProfileTest, SessionReusePerVersion) {
+  const ReuseRow rows[] = {
+      {"haproxy-1.7.3", true, "1.7: one shared reused_sess per server, checks included"},
+      {"haproxy-1.7.4", true, "1.7: one shared reused_sess per server, checks included"},
+      {"haproxy-2.6", true, "1.8+: per-thread DER copies from ssl_sess_new_srv_cb"},
+      {"haproxy-3.4", false,
+       "dcce93691 + 420b42df1: CO_FL_SSL_NO_CACHED_INFO, checks never resume"},
+      {"persistent", true, "the connection is never closed; reuse only matters on a reconnect"},
+  };
+  for (const ReuseRow& row : rows) {
+    EXPECT_EQ(FindCheckerProfile(row.profile).reuse, row.reuse)
+        << row.profile << ": " << row.reason;
   }
 }
 

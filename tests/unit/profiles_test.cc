@@ -44,33 +44,199 @@ const std::vector<FateExpectation>& FateTable() {
       {"", kStateless, kEstablishedKinds, kKept,
        "the session travels inside the ticket; no cache entry can be removed "
        "(RFC 8446 section 6: discard 'if possible'; tls-semantics.md 2.5)"},
-      {"strict",
+      // ---- Java SSLEngine under a framework that calls closeInbound() on EOF and RST ----
+      {"jdk8-sslengine",
        kStateful,
        {CloseKind::kEof, CloseKind::kReset},
        kRemoved,
        "JDK 8 SSLEngine.closeInbound before close_notify calls fatal() and invalidates the "
        "session; Jetty 9.3 calls it on EOF and maps RST to EOF (tls-semantics.md 1.2, 1.6)"},
-      {"strict",
+      {"jdk11-sslengine-old",
        kStateful,
-       {CloseKind::kAlert},
+       {CloseKind::kEof, CloseKind::kReset},
        kRemoved,
-       "RFC 5246 7.2: after a fatal alert the session identifier MUST be invalidated"},
-      {"strict",
+       "JDK 11.0.0-11.0.17 closeInbound: TransportContext.fatal invalidates the session and its "
+       "TLS 1.3 ticket children (tls-semantics.md 1.2, 1.5)"},
+      {"jdk17-sslengine-old",
        kStateful,
-       {CloseKind::kCloseNotify, CloseKind::kTimeout},
+       {CloseKind::kEof, CloseKind::kReset},
+       kRemoved,
+       "JDK 17.0.0-17.0.5 closeInbound: fatal() before JDK-8273553 reached 17.0.6"},
+      {"jdk17-sslengine",
+       kStateful,
+       {CloseKind::kCloseNotify, CloseKind::kEof, CloseKind::kReset, CloseKind::kTimeout},
        kKept,
-       "a clean close, or the server's own idle timeout, is no truncation"},
-      {"lenient",
+       "JDK-8273553 (17.0.6+): closeInbound only throws SSLException, the session stays valid "
+       "(measured on 17.0.15, docs/real-stacks.md 4.5)"},
+      // ---- Java SSLSocket ----
+      {"jdk17-sslsocket",
        kStateful,
-       {CloseKind::kAlert},
+       {CloseKind::kCloseNotify, CloseKind::kEof, CloseKind::kReset, CloseKind::kTimeout},
+       kKept,
+       "handleEOF treats a FIN as close_notify; JDK-8274736: fatal() no longer invalidates for a "
+       "SocketException such as an RST (measured on 17.0.15)"},
+      {"jdk17-sslsocket-no-tickets",
+       kStateful,
+       {CloseKind::kCloseNotify, CloseKind::kEof, CloseKind::kReset, CloseKind::kTimeout},
+       kKept,
+       "the ticket switch only moves resumption into the cache; nothing invalidates it "
+       "(measured on 17.0.15, docs/real-stacks.md 4.4)"},
+      {"jdk17-sslsocket-require-close-notify",
+       kStateful,
+       {CloseKind::kEof},
        kRemoved,
-       "RFC 5246 7.2: after a fatal alert the session identifier MUST be invalidated"},
+       "requireCloseNotify=true: a FIN is SSLProtocolException 'Remote host terminated the "
+       "connection', then fatal() invalidates (tls-semantics.md 1.3)"},
+      {"jdk17-sslsocket-require-close-notify",
+       kStateful,
+       {CloseKind::kCloseNotify, CloseKind::kReset, CloseKind::kTimeout},
+       kKept,
+       "requireCloseNotify is about the FIN only; an RST keeps the session (JDK-8274736)"},
+      {"jdk17-sslsocket-require-close-notify-no-tickets",
+       kStateful,
+       {CloseKind::kEof},
+       kRemoved,
+       "a FIN is fatal, and stateful TLS 1.3 tickets are children of the session "
+       "(NewSessionTicket addChild): they die with it (docs/real-stacks.md 4.4)"},
+      {"jdk17-sslsocket-require-close-notify-no-tickets",
+       kStateful,
+       {CloseKind::kCloseNotify, CloseKind::kReset, CloseKind::kTimeout},
+       kKept,
+       "only the FIN is fatal under requireCloseNotify; an RST keeps it (JDK-8274736)"},
+      // ---- Frameworks and OpenSSL applications ----
+      {"jetty94",
+       kStateful,
+       {CloseKind::kCloseNotify, CloseKind::kEof, CloseKind::kReset, CloseKind::kTimeout},
+       kKept,
+       "Jetty d53af5d (#523): no closeInbound() on server connections after the handshake"},
+      {"openssl3",
+       kStateful,
+       {CloseKind::kEof},
+       kRemoved,
+       "OpenSSL 3 in SSL_read: unexpected EOF is SSLfatal, ssl3_send_alert removes the session "
+       "(tls-semantics.md 2.2)"},
+      {"openssl3",
+       kStateful,
+       {CloseKind::kCloseNotify, CloseKind::kReset, CloseKind::kTimeout},
+       kKept,
+       "an RST is SSL_ERROR_SYSCALL with no alert, and the application still shuts down before "
+       "SSL_free (tls-semantics.md 2.3; s_server measured)"},
+      {"openssl3-ignore-eof",
+       kStateful,
+       {CloseKind::kCloseNotify, CloseKind::kEof, CloseKind::kReset, CloseKind::kTimeout},
+       kKept,
+       "SSL_OP_IGNORE_UNEXPECTED_EOF turns the FIN into a close_notify (tls-semantics.md 2.2)"},
+      {"nginx",
+       kStateful,
+       {CloseKind::kCloseNotify, CloseKind::kEof, CloseKind::kReset, CloseKind::kTimeout},
+       kKept,
+       "nginx sets SSL_OP_IGNORE_UNEXPECTED_EOF and SSL_SENT_SHUTDOWN before SSL_free "
+       "(tls-semantics.md 2.6)"},
+      {"haproxy-frontend",
+       kStateful,
+       {CloseKind::kReset},
+       kRemoved,
+       "HAProxy 2.6 frees the SSL without SSL_shutdown after an RST: ssl_clear_bad_session "
+       "(docs/real-stacks.md 4.3)"},
+      {"haproxy-frontend",
+       kStateful,
+       {CloseKind::kCloseNotify, CloseKind::kEof, CloseKind::kTimeout},
+       kKept,
+       "HAProxy's BIO answers 0 to BIO_CTRL_EOF, so a FIN is no fatal error"},
+      {"go", kStateful, kEstablishedKinds, kKept,
+       "Go has no server session cache: nothing to remove (and nothing resumes by ID)"},
       {"lenient",
        kStateful,
        {CloseKind::kCloseNotify, CloseKind::kEof, CloseKind::kReset, CloseKind::kTimeout},
        kKept,
        "RFC 5246 7.2.1: failure to properly close no longer requires that a session not be "
        "resumed"},
+      // ---- Every profile with a cache: the alert, and the clean closes of the strict ones ----
+      {"jdk8-sslengine",
+       kStateful,
+       {CloseKind::kCloseNotify, CloseKind::kTimeout},
+       kKept,
+       "a clean close, or the server's own idle timeout, is no truncation"},
+      {"jdk11-sslengine-old",
+       kStateful,
+       {CloseKind::kCloseNotify, CloseKind::kTimeout},
+       kKept,
+       "a clean close, or the server's own idle timeout, is no truncation"},
+      {"jdk17-sslengine-old",
+       kStateful,
+       {CloseKind::kCloseNotify, CloseKind::kTimeout},
+       kKept,
+       "a clean close, or the server's own idle timeout, is no truncation"},
+      {"jdk8-sslengine",
+       kStateful,
+       {CloseKind::kAlert},
+       kRemoved,
+       "RFC 5246 7.2: after a fatal alert the session identifier MUST be invalidated"},
+      {"jdk11-sslengine-old",
+       kStateful,
+       {CloseKind::kAlert},
+       kRemoved,
+       "RFC 5246 7.2: after a fatal alert the session identifier MUST be invalidated"},
+      {"jdk17-sslengine-old",
+       kStateful,
+       {CloseKind::kAlert},
+       kRemoved,
+       "RFC 5246 7.2: after a fatal alert the session identifier MUST be invalidated"},
+      {"jdk17-sslengine",
+       kStateful,
+       {CloseKind::kAlert},
+       kRemoved,
+       "RFC 5246 7.2: after a fatal alert the session identifier MUST be invalidated"},
+      {"jdk17-sslsocket",
+       kStateful,
+       {CloseKind::kAlert},
+       kRemoved,
+       "RFC 5246 7.2: after a fatal alert the session identifier MUST be invalidated"},
+      {"jdk17-sslsocket-no-tickets",
+       kStateful,
+       {CloseKind::kAlert},
+       kRemoved,
+       "RFC 5246 7.2: after a fatal alert the session identifier MUST be invalidated"},
+      {"jdk17-sslsocket-require-close-notify",
+       kStateful,
+       {CloseKind::kAlert},
+       kRemoved,
+       "RFC 5246 7.2: after a fatal alert the session identifier MUST be invalidated"},
+      {"jdk17-sslsocket-require-close-notify-no-tickets",
+       kStateful,
+       {CloseKind::kAlert},
+       kRemoved,
+       "RFC 5246 7.2: after a fatal alert the session identifier MUST be invalidated"},
+      {"jetty94",
+       kStateful,
+       {CloseKind::kAlert},
+       kRemoved,
+       "RFC 5246 7.2: after a fatal alert the session identifier MUST be invalidated"},
+      {"openssl3",
+       kStateful,
+       {CloseKind::kAlert},
+       kRemoved,
+       "RFC 5246 7.2: after a fatal alert the session identifier MUST be invalidated"},
+      {"openssl3-ignore-eof",
+       kStateful,
+       {CloseKind::kAlert},
+       kRemoved,
+       "RFC 5246 7.2: after a fatal alert the session identifier MUST be invalidated"},
+      {"nginx",
+       kStateful,
+       {CloseKind::kAlert},
+       kRemoved,
+       "RFC 5246 7.2: after a fatal alert the session identifier MUST be invalidated"},
+      {"haproxy-frontend",
+       kStateful,
+       {CloseKind::kAlert},
+       kRemoved,
+       "RFC 5246 7.2: after a fatal alert the session identifier MUST be invalidated"},
+      {"lenient",
+       kStateful,
+       {CloseKind::kAlert},
+       kRemoved,
+       "RFC 5246 7.2: after a fatal alert the session identifier MUST be invalidated"},
   };
   return table;
 }
@@ -103,7 +269,7 @@ TEST(FateAfterCloseTest, MatchesExpectationTableForEveryProfileMechanismAndKind)
       }
     }
   }
-  EXPECT_GE(checked, 2 * 4 * 6) << "strict and lenient at least";
+  EXPECT_GE(checked, 15 * 4 * 6) << "every row of the issue at least";
 }
 
 TEST(FateAfterCloseTest, TableRowsNameExistingProfiles) {
@@ -114,11 +280,43 @@ TEST(FateAfterCloseTest, TableRowsNameExistingProfiles) {
   }
 }
 
-TEST(ServerProfileTest, StrictHasNoServerTicketsLenientHas) {
-  // JDK 8 has no server-side tickets (tls-semantics.md 1.5): every resumption goes through the
-  // cache, where the invalidation reaches it.
-  EXPECT_FALSE(FindServerProfile("strict").tickets_supported);
-  EXPECT_TRUE(FindServerProfile("lenient").tickets_supported);
+struct ContextRow {
+  std::string_view profile;
+  bool tickets_supported;
+  bool session_cache;
+  std::string_view reason;
+};
+
+TEST(ServerProfileTest, TicketsAndCachePerProfile) {
+  const ContextRow rows[] = {
+      {"strict", false, true,
+       "JDK 8 has no server-side tickets (tls-semantics.md 1.5): every resumption goes through "
+       "the cache, where the invalidation reaches it"},
+      {"jdk11-sslengine-old", false, true,
+       "stateless tickets came in JDK 13 (JDK-8211018); 11u has stateful ones only"},
+      {"jdk17-sslengine-old", true, true, "JDK 13+: stateless tickets on by default"},
+      {"jdk17-sslsocket", true, true, "enableSessionTicketExtension defaults to true on 17"},
+      {"jdk17-sslsocket-no-tickets", false, true, "enableSessionTicketExtension=false"},
+      {"jdk17-sslsocket-require-close-notify-no-tickets", false, true,
+       "enableSessionTicketExtension=false"},
+      {"openssl3", true, true, "OpenSSL issues RFC 5077 and stateless TLS 1.3 tickets by default"},
+      {"nginx", true, true, "the profile assumes a configured ssl_session_cache, as measured"},
+      {"go", true, false, "Go crypto/tls: tickets only, no session-ID cache (checkForResumption)"},
+      {"lenient", true, true, "RFC 5246 with RFC 5077 tickets"},
+  };
+  for (const ContextRow& row : rows) {
+    const ServerProfile& profile = FindServerProfile(row.profile);
+    EXPECT_EQ(profile.tickets_supported, row.tickets_supported)
+        << row.profile << ": " << row.reason;
+    EXPECT_EQ(profile.session_cache, row.session_cache) << row.profile << ": " << row.reason;
+  }
+}
+
+TEST(ServerProfileTest, EveryRowIsCitedAndSaysWhatItEmulates) {
+  for (const ServerProfile& profile : ServerProfiles()) {
+    EXPECT_FALSE(profile.emulates.empty()) << profile.name;
+    EXPECT_FALSE(profile.source.empty()) << profile.name;
+  }
 }
 
 struct LookupRow {
@@ -129,7 +327,11 @@ struct LookupRow {
 
 TEST(ServerProfileTest, FindsKnownNamesAndAliases) {
   const LookupRow rows[] = {
-      {"strict", "strict", "the incident's server (JDK 8 SSLEngine under Jetty 9.3)"},
+      {"strict", "jdk8-sslengine",
+       "alias: the incident's server (JDK 8 SSLEngine under Jetty 9.3)"},
+      {"jdk8-sslengine", "jdk8-sslengine", "the incident's server by its own name"},
+      {"jdk17-sslsocket-require-close-notify", "jdk17-sslsocket-require-close-notify",
+       "a row named after its JDK property"},
       {"lenient", "lenient", "RFC 4346+ behaviour"},
       {"rfc5246", "lenient", "alias: lenient is what RFC 5246 7.2.1 allows"},
   };
@@ -152,7 +354,7 @@ TEST(ServerProfileTest, EveryNameAndAliasFindsItsOwnRow) {
 }
 
 TEST(ServerProfileTest, UnknownNamesThrowListingTheKnownOnes) {
-  const std::string_view unknown[] = {"jetty", "", "rfc", "Strict", "strict,"};
+  const std::string_view unknown[] = {"jetty", "", "rfc", "Strict", "strict,", "jdk8"};
   for (std::string_view name : unknown) {
     const std::string message = UsageErrorMessage([&] { FindServerProfile(name); });
     ASSERT_FALSE(message.empty()) << "'" << name << "' must be unknown";
