@@ -16,7 +16,7 @@ namespace tlslab::bindings {
 void RegisterConfig(pybind11::module_& m);    // flags, defaults, validation, durations
 void RegisterRun(pybind11::module_& m);       // run(argv) -> JSON text of the report
 void RegisterServer(pybind11::module_& m);    // Server: virtual backends in this process
-void RegisterProfiles(pybind11::module_& m);  // profiles(), versions()
+void RegisterVersions(pybind11::module_& m);  // versions()
 
 // "run", "serve", "check" -> Command; UsageError for anything else.
 Command ParseCommand(const std::string& name);

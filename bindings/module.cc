@@ -39,5 +39,5 @@ PYBIND11_MODULE(_tlslab, m) {
   tlslab::bindings::RegisterConfig(m);
   tlslab::bindings::RegisterRun(m);
   tlslab::bindings::RegisterServer(m);
-  tlslab::bindings::RegisterProfiles(m);
+  tlslab::bindings::RegisterVersions(m);
 }

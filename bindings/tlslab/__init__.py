@@ -25,7 +25,7 @@ from tlslab import _core
 from tlslab._cli import tlslab_bin
 from tlslab._flags import ConfigError
 from tlslab.config import Config, Duration, field_names
-from tlslab.info import profile_names, profiles, versions
+from tlslab.info import profile, profile_names, profiles, versions
 from tlslab.result import Result
 from tlslab.runs import probe, run
 from tlslab.server import Server
@@ -54,6 +54,7 @@ __all__ = [
     "field_names",
     "load_sweep",
     "probe",
+    "profile",
     "profile_names",
     "profiles",
     "run",

@@ -16,13 +16,17 @@ import subprocess
 from pathlib import Path
 from typing import Any, Sequence
 
+# A relative $TLSLAB_BIN is relative to the directory the process was in when tlslab was
+# imported (a notebook or a test may change directory later).
+_IMPORT_CWD = os.getcwd()
 # How long a stopped child gets to write its report and exit before it is killed.
 _STOP_GRACE_S = 10.0
 
 
 def tlslab_bin() -> Path:
-    """The `tlslab` command this package runs: $TLSLAB_BIN, else the binary of the build
-    this package was built in, else `tlslab` on PATH. FileNotFoundError when none exists.
+    """The `tlslab` command this package runs: $TLSLAB_BIN (relative to the directory
+    tlslab was imported from), else the binary of the build this package was built in, else
+    `tlslab` on PATH. FileNotFoundError when none exists.
 
     Example:
         >>> import tlslab
@@ -31,7 +35,7 @@ def tlslab_bin() -> Path:
     """
     env = os.environ.get("TLSLAB_BIN")
     if env:
-        path = Path(env)
+        path = Path(_IMPORT_CWD, env)
         if not (path.is_file() and os.access(path, os.X_OK)):
             raise FileNotFoundError(f"TLSLAB_BIN={env} is not an executable file")
         return path.resolve()

@@ -2,40 +2,74 @@
 
 from __future__ import annotations
 
+import copy
+import functools
+import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+from tlslab import _cli
 from tlslab._core import core
 
 
 def profiles() -> dict[str, list[dict[str, Any]]]:
-    """The server and checker profiles, as `tlslab profiles --json` prints them: for each
-    server profile the session's fate after each close kind per resumption mechanism, for
-    each checker profile its close mode per check kind, each with its source.
+    """The server and checker profiles, as `tlslab profiles --json` prints them (it runs
+    that command, so the rows are exactly the command's): for each server profile the
+    session's fate after each close kind per resumption mechanism, for each checker profile
+    its close mode per check kind, each with its source.
 
     Example:
         >>> import tlslab
-        >>> [p["name"] for p in tlslab.profiles()["checker"]]
-        ['haproxy-1.7.3', 'haproxy-1.7.4']
-        >>> tlslab.profiles()["server"][0]["fate"]["session-id"]["eof"]
-        'removed'
+        >>> "haproxy-1.7.3" in [p["name"] for p in tlslab.profiles()["checker"]]
+        True
     """
-    return core.profiles()
+    return copy.deepcopy(_profiles(str(_cli.tlslab_bin())))
+
+
+@functools.lru_cache(maxsize=None)
+def _profiles(binary: str) -> dict[str, list[dict[str, Any]]]:
+    code, out, err = _cli.run_command(["profiles", "--json"], timeout=60)
+    if code != 0:
+        raise RuntimeError(f"tlslab profiles --json exited {code}: {err.strip()}")
+    return json.loads(out)
+
+
+def profile(name: str, side: str = "server") -> dict[str, Any]:
+    """The profile row called `name` (or with `name` among its aliases), as in profiles().
+    ValueError listing the known names when there is none.
+
+    Example:
+        >>> import tlslab
+        >>> tlslab.profile("strict")["fate"]["session-id"]["eof"]
+        'removed'
+        >>> tlslab.profile("haproxy-1.7.4", "checker")["http"]["close"]
+        'notify-reset'
+    """
+    for row in profiles()[_side(side)]:
+        aliases = [a.strip() for a in str(row.get("aliases", "")).split(",")]
+        if name == row["name"] or name in aliases:
+            return row
+    known = ", ".join(profile_names(side))
+    raise ValueError(f"unknown {side} profile {name!r}; known: {known}")
 
 
 def profile_names(side: str) -> list[str]:
-    """The names of the "server" or "checker" profiles.
+    """The names of the "server" or "checker" profiles (aliases not included).
 
     Example:
         >>> import tlslab
-        >>> tlslab.profile_names("server")
-        ['strict', 'lenient']
+        >>> "haproxy-1.7.4" in tlslab.profile_names("checker")
+        True
     """
+    return [p["name"] for p in profiles()[_side(side)]]
+
+
+def _side(side: str) -> str:
     if side not in ("server", "checker"):
         raise ValueError(f"side must be 'server' or 'checker', got {side!r}")
-    return [p["name"] for p in profiles()[side]]
+    return side
 
 
 def versions() -> dict[str, str]:
@@ -73,4 +107,4 @@ def _git_describe() -> str:
     return done.stdout.strip() if done.returncode == 0 else "unknown"
 
 
-__all__ = ["profiles", "profile_names", "versions"]
+__all__ = ["profile", "profiles", "profile_names", "versions"]

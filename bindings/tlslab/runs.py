@@ -47,7 +47,8 @@ def run(config: Config | None = None, /, *, isolate: bool = False, **fields: Any
     else:
         import json
 
-        doc = json.loads(core.run(cfg.to_argv()))
+        # --json as on the command line, so both paths describe the run the same way.
+        doc = json.loads(core.run([*cfg.to_argv(), "--json"]))
     return Result(doc, elapsed_s=time.monotonic() - started, isolated=isolate)
 
 
