@@ -11,6 +11,9 @@ TLSLAB_PACKAGES=(
   libssl-dev libboost-program-options-dev libboost-dev nlohmann-json3-dev
   libgtest-dev libbenchmark-dev
   python3 python3-pytest
+  # the Python side (bindings/, experiments/, tests/python/)
+  pybind11-dev python3-dev python3-numpy python3-pandas python3-matplotlib python3-tqdm
+  python3-nbclient python3-ipykernel flake8
   clang-format
   # Real peers for tests/interop: they decide what the profiles claim.
   openssl nginx-light haproxy openjdk-17-jdk-headless libjetty9-java
