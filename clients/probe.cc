@@ -710,6 +710,22 @@ ProfileMatch CompareWith(const ServerProfile& profile, const ProbeResult& result
   ProfileMatch match;
   match.name = std::string(profile.name);
   for (const RowResult& row : result.rows) {
+    // What the server issues and resumes also tells profiles apart: a profile with tickets
+    // issues a TLS 1.2 ticket, one with a session cache resumes by session ID (go has none).
+    if (row.mechanism == ProbeMechanism::kTicket && row.status == RowStatus::kNoSession &&
+        profile.tickets_supported) {
+      ++match.compared;
+      match.differences.push_back("ticket: the server issues no TLS 1.2 ticket, " + match.name +
+                                  " issues one");
+      continue;
+    }
+    if (row.mechanism == ProbeMechanism::kSessionId && row.status == RowStatus::kProbed &&
+        !profile.session_cache) {
+      ++match.compared;
+      match.differences.push_back("session-id: the server resumes by session ID, " + match.name +
+                                  " never does");
+      continue;
+    }
     if (row.status != RowStatus::kProbed) continue;
     if (row.mechanism == ProbeMechanism::kTicket && !profile.tickets_supported) {
       ++match.compared;
