@@ -116,15 +116,16 @@ def sweep(
         for record in read_records(path):
             if "error" not in record:
                 done[(_config_key(record["config"]), record.get("repetition", 0))] = record
-    todo = [
-        (point, cfg, k)
-        for point, cfg in points
-        for k in range(repeat)
-        if (_config_key(cfg.to_dict()), k) not in done
-    ]
+    todo, scheduled = [], set(done)
+    for point, cfg in points:  # a point given twice (backends=[5, 5]) runs once
+        for k in range(repeat):
+            if (_config_key(cfg.to_dict()), k) not in scheduled:
+                scheduled.add((_config_key(cfg.to_dict()), k))
+                todo.append((point, cfg, k))
     stamp = _versions()
     records: dict[tuple[str, int], dict[str, Any]] = dict(done)
-    bar = _progress_bar(len(points) * repeat, len(points) * repeat - len(todo), progress)
+    total = len({_config_key(cfg.to_dict()) for _, cfg in points}) * repeat
+    bar = _progress_bar(total, total - len(todo), progress)
     try:
         for point, cfg, k in todo:
             bar.set_postfix_str(_label(point), refresh=True)
@@ -137,9 +138,11 @@ def sweep(
             bar.update(1)
     finally:
         bar.close()
+    # Rows in the order of the points, each with this sweep's point (a record resumed from
+    # another sweep of the same file may have swept other fields).
     ordered = [
-        records[(_config_key(cfg.to_dict()), k)]
-        for _, cfg in points
+        {**records[(_config_key(cfg.to_dict()), k)], "point": point}
+        for point, cfg in points
         for k in range(repeat)
         if (_config_key(cfg.to_dict()), k) in records
     ]

@@ -173,3 +173,9 @@ def test_a_torn_last_line_is_skipped_and_the_log_stays_readable(tmp_path):
         warnings.simplefilter("ignore")
         records = sweeps.read_records(out)
     assert records[-1]["point"] == {"backends": 1} and len(records) == 2
+
+
+def test_a_point_given_twice_runs_once(tmp_path):
+    out = tmp_path / "twice.jsonl"
+    df = tlslab.sweep(backends=[2, 2], duration="1s", isolate=False, progress=False, out=out)
+    assert df["backends"].tolist() == [2, 2] and len(lines(out)) == 1
