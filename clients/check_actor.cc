@@ -335,6 +335,10 @@ void CheckActor::CloseConnection(CloseMode mode) {
       }
       break;
   }
+  // What the TLS layer has already written (the client's Finished, which ends a TLS 1.2
+  // resumption and every TLS 1.3 handshake) is on the wire in a real stack before its close:
+  // HAProxy's BIO writes to the socket at once. Send it ahead of the FIN or the RST.
+  if (ssl != nullptr && fd_ >= 0) Flush(fd_, *stream_, outbox_);
   const bool reset = mode == CloseMode::kQuietReset || mode == CloseMode::kNotifyReset;
   if (reset) SetLingerZero(fd_);
   Trace(reset ? "RST sent" : "FIN sent");
