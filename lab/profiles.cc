@@ -309,31 +309,37 @@ constexpr std::array kCheckerProfiles = {
         .reuse = true,
     },
     // HAProxy 2.2-dev9 (commit 3d5e12184) deleted the cs_shutw(CS_SHW_NORMAL) block of the
-    // check I/O callback; every check now closes silently (cs_close / sc_conn_drain_and_shut,
-    // CO_SHW_SILENT: quiet shutdown, no close_notify), then fd_delete() sends the RST. Sessions
-    // are still reused (per thread; shared across threads since 2.9, 52b260bae).
+    // check I/O callback; a connect check now closes silently (sc_conn_drain_and_shut,
+    // CO_SHW_SILENT: no close_notify), drains the NewSessionTicket unread (recv MSG_TRUNC)
+    // and fd_delete() sends the RST. Measured on 2.6.12 (strace, test_haproxy_checker.py):
+    // that holds for connect checks, but an httpchk check, which ends through mux-h1, sends a
+    // close_notify before the SO_LINGER 0 close, unlike tls-semantics.md 4.1's reading.
+    // Sessions are reused per thread (shared across threads since 2.9, 52b260bae).
     CheckerProfile{
         .name = "haproxy-2.6",
-        .emulates = "HAProxy 2.2-3.3 checks: quiet shutdown (no close_notify), then RST, for "
-                    "every check kind; checks reuse sessions",
+        .emulates = "HAProxy 2.2-3.3 checks: check-ssl closes quietly (no close_notify), then "
+                    "RST; httpchk sends close_notify, then RST; checks reuse sessions",
         .source = "HAProxy commit 3d5e12184 (2.2-dev9); v2.6 src/check.c sc_conn_drain_and_shut "
-                  "(CO_SHW_SILENT); tls-semantics.md 4.1, 7 table",
-        .verified_here = false,
+                  "(CO_SHW_SILENT); tls-semantics.md 4.1, 7 table; measured with HAProxy 2.6.12 "
+                  "(tests/interop/test_haproxy_checker.py: the http close is close_notify)",
+        .verified_here = true,
         .connect = {CloseMode::kQuietReset, false},
-        .http = {CloseMode::kQuietReset, true},
+        .http = {CloseMode::kNotifyReset, true},
         .reuse = true,
     },
     // HAProxy 3.4-dev1 (commits dcce93691 and 420b42df1, "Don't resume session for check
     // connections"): CO_FL_SSL_NO_CACHED_INFO, so checks neither store nor offer a session.
+    // The close paths are taken from 2.6 as measured (se_shutdown SE_SHW_SILENT for connect
+    // checks; the http close through mux-h1 is assumed unchanged, not read).
     CheckerProfile{
         .name = "haproxy-3.4",
-        .emulates = "HAProxy 3.4 checks: quiet shutdown, then RST; checks never reuse sessions "
-                    "(every check is a full handshake whatever the server does)",
+        .emulates = "HAProxy 3.4 checks: closes as 2.6; checks never reuse sessions (every "
+                    "check is a full handshake whatever the server does)",
         .source = "HAProxy commits dcce93691, 420b42df1 (3.4-dev1, CO_FL_SSL_NO_CACHED_INFO); "
-                  "tls-semantics.md 4.2, 7 table",
+                  "tls-semantics.md 4.2, 7 table; close modes as measured on 2.6",
         .verified_here = false,
         .connect = {CloseMode::kQuietReset, false},
-        .http = {CloseMode::kQuietReset, true},
+        .http = {CloseMode::kNotifyReset, true},
         .reuse = false,
     },
     // No check closes: one long-lived connection per backend, each check runs on it (the

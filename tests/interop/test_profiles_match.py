@@ -300,6 +300,8 @@ def test_rows_not_checkable_here_are_listed(profile_rows: dict) -> None:
     assert set(profile_rows["server"]) == accounted
     checkers = {name for name, _ in CHECKERS_NOT_HERE} | {"haproxy-2.6", "persistent"}
     assert set(profile_rows["checker"]) == checkers
+    verified = {name for name, p in profile_rows["checker"].items() if p["verified_here"]}
+    assert verified == {"haproxy-2.6"}, "only HAProxy 2.6 runs here as a checker"
 
 
 @pytest.mark.parametrize("profile,why", NOT_HERE, ids=[p for p, _ in NOT_HERE])
