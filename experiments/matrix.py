@@ -294,7 +294,7 @@ def markdown(
     inter_ms: float,
     command: str,
     versions: dict,
-    elapsed_s: float,
+    elapsed: str,
 ) -> str:
     by_key = {
         (r["tls_mode"], r["check"], r["server_profile"], r["checker_profile"]): r for r in rows
@@ -314,7 +314,7 @@ def markdown(
         "",
         f"- tlslab {versions.get('tlslab', '?')} (commit {versions.get('git_commit', '?')}), "
         f"{versions.get('openssl', '?')}; generated {datetime.date.today().isoformat()} in "
-        f"{elapsed_s:.0f} s.",
+        f"{elapsed}.",
         f"- Each cell is one `tlslab run {' '.join(CELL_FLAGS)} --live off --json` with the "
         "cell's TLS flags, `--check`, `--server-profile` and `--checker-profile` (real OpenSSL "
         "over loopback; one backend, five checks).",
@@ -360,19 +360,24 @@ def markdown(
         "",
         "## The profiles",
         "",
-        "| profile | kind | emulates | source |",
-        "|:---|:---|:---|:---|",
+        "| profile | kind | emulates | verified here | source |",
+        "|:---|:---|:---|:---|:---|",
     ]
     for kind in ("checker", "server"):
         for p in profiles[kind]:
             emulates = str(p.get("emulates", "")).replace("|", "\\|")
             source = str(p.get("source", "")).replace("|", "\\|")
-            out.append(f"| `{p['name']}` | {kind} | {emulates} | {source} |")
+            verified = "yes" if p.get("verified_here") else "from source only"
+            name = f"`{p['name']}`" + (f" (alias `{p['aliases']}`)" if p.get("aliases") else "")
+            out.append(f"| {name} | {kind} | {emulates} | {verified} | {source} |")
     out += [
         "",
-        "`tlslab profiles` prints the same list with every behaviour field. What real peers on "
-        "this machine did is in [real-stacks.md](real-stacks.md); the incident, step by step, is "
-        "in [incident-walkthrough.md](incident-walkthrough.md).",
+        "`tlslab profiles` prints the same list with every behaviour field. A cell is what the "
+        "profiles predict over loopback, where the server always reads a close_notify that "
+        "precedes an RST; real peers can race there (an HAProxy 2.6 frontend kept the session "
+        "after close_notify + RST in only about half of the trials). What real peers on this "
+        "machine did is in [real-stacks.md](real-stacks.md); the incident, step by step, is in "
+        "[incident-walkthrough.md](incident-walkthrough.md).",
         "",
     ]
     return "\n".join(out)
@@ -573,6 +578,11 @@ def main(argv: list[str]) -> int:
         command_args.append("--quick")
     if Path(args.out).resolve() != (REPO / "docs").resolve():
         command_args += ["--out", args.out]
+    reused = len(cells) - len(todo)
+    if reused:
+        elapsed_note = f"{elapsed:.0f} s for {len(todo)} cells ({reused} kept by --resume)"
+    else:
+        elapsed_note = f"{elapsed:.0f} s"
     (out / "matrix.md").write_text(
         markdown(
             rows,
@@ -582,7 +592,7 @@ def main(argv: list[str]) -> int:
             inter_ms,
             shlex.join(command_args),
             versions,
-            elapsed,
+            elapsed_note,
         )
     )
     heat_map(out / "matrix.png", rows, profiles, modes, args.backends, inter_ms)
