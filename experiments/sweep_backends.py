@@ -21,9 +21,10 @@ and at the end:
     /usr/bin/python3 experiments/sweep_backends.py           # 9 counts x 8, 20 s runs, ~30 min
     /usr/bin/python3 experiments/sweep_backends.py --backends 10,100 --tls 1.3 --dry-run
 
-Note: on a small machine the server (one thread, RSA-2048 signatures on every full
-handshake) can saturate before the checker does; the saturation table says which side
-reached one core, and the estimate extrapolates the checker's cost per check.
+Note: on a small machine both sides share the cores (with whatever else runs there), so the
+checks can fall behind their schedule (timeouts, p99 latency over inter / 2, a key rate
+under one per check) before either side's CPU reaches one core: the saturation table gives
+both knees, and the one-core estimate extrapolates each side's cost per check.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ SATURATION = {  # column -> (header, decimals; None for text)
     "tls": ("TLS", None),
     "max_cpu_percent": ("max checker CPU %", 1),
     "knee_backends": ("checker >= 90% at", 0),
+    "behind_backends": ("checks fall behind at", 0),
     "cpu_us_per_check": ("checker µs/check", 0),
     "one_core_backends_estimate": ("one core at ~ backends", 0),
     "server_max_cpu_percent": ("max server CPU %", 1),
@@ -139,6 +141,11 @@ def main(argv: list[str] | None = None) -> int:
     knees["server_one_core_backends_estimate"] = server["one_core_backends_estimate"]
     knees.to_csv(out / "sweep_backends_saturation.csv", index=False)
     print(text_table(knees, SATURATION))
+    for _, row in knees[knees["behind_reason"].notna()].iterrows():
+        print(
+            f"{row['checker_profile']} -> {row['server_profile']} TLS {row['tls']}: checks "
+            f"fall behind at {row['behind_backends']:.0f} backends ({row['behind_reason']})"
+        )
 
     written = [table, out / "sweep_backends_saturation.csv", log]
     title = f"TLS health checks every {inter} ({args.check}, {args.key}): cost versus backends"

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence, Union
 
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter, LogFormatterSciNotation
 
 from tlslab.analysis import DEFAULT_LINES, line_keys, saturation
 from tlslab.result import Result
@@ -53,6 +54,14 @@ _STYLES = ["-", "--", ":", "-."]
 _MARKERS = ["o", "s", "^", "D", "v", "P"]
 
 Results = Union[Result, Mapping[str, Result]]
+
+
+class _PlainLogFormatter(LogFormatterSciNotation):
+    """Log-axis tick labels as plain numbers (2000, not 2x10^3), on the ticks matplotlib
+    would label anyway."""
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        return f"{x:g}" if super().__call__(x, pos) else ""
 
 
 def label(column: str) -> str:
@@ -106,10 +115,11 @@ def scaling(
     """Figures versus `x` (log scale), one line per checker x server pair (colour) and TLS
     version (line style), with spread bars when the frame has `<metric>_std` columns.
 
-    CPU panels draw one core (100 %) and mark the knee: the first point where the checker
-    reaches `knee_percent` of one core (a vertical line on every panel, labelled). The key
-    rate panel draws the rate of a checker that pays a full handshake on every check
-    (backends / inter) for reference: a broken pair follows it until a side saturates.
+    CPU panels draw one core (100 %). The knees are vertical lines on every panel, labelled:
+    dashed where the checker reaches `knee_percent` of one core, dotted where the checks
+    fall behind their schedule (tlslab.analysis.falls_behind). The key rate panel draws the
+    rate of a checker that pays a full handshake on every check (backends / inter) for
+    reference: a broken pair follows it until the machine cannot keep up.
 
     Example:
         >>> import pandas, tlslab.plot
@@ -163,6 +173,10 @@ def scaling(
                 )
     for ax, metric in zip(axes, metrics):
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(_PlainLogFormatter())
+        ax.xaxis.set_minor_formatter(
+            _PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(1, 0.5))
+        )
         ax.set_xlabel(label(x))
         ax.set_ylabel(label(metric))
         ax.grid(True, which="both", alpha=0.3)
@@ -193,6 +207,7 @@ def scaling(
                 label="every check a full handshake (backends / inter)",
             )
             ax.set_yscale("symlog", linthresh=1)
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.set_ylim(bottom=0)
     if knees is not None:
         _mark_knees(axes, knees, x, knee_percent)
@@ -215,19 +230,27 @@ def scaling(
 def _mark_knees(
     axes: Iterable[Any], knees: "pandas.DataFrame", x: str, knee_percent: float
 ) -> None:
+    """Vertical lines where the checker reached `knee_percent` of a core (dashed) and where
+    the checks fell behind their schedule (dotted), labelled on the first panel."""
     import numpy
 
-    column = f"knee_{x}"
+    first = next(iter(axes))
+    marks = []
     for _, row in knees.iterrows():
-        knee = row.get(column)
-        if knee is None or numpy.isnan(knee):
-            continue
+        knee = row.get(f"knee_{x}")
+        if knee is not None and not numpy.isnan(knee):
+            marks.append(
+                (knee, "--", f"checker ≥ {knee_percent:.0f}% of a core\nat {int(knee)} {x}")
+            )
+        behind = row.get(f"behind_{x}")
+        if behind is not None and not numpy.isnan(behind):
+            marks.append((behind, ":", f"checks fall behind\nat {int(behind)} {x}"))
+    for value, style, text in dict(((m[0], m[1]), m) for m in marks).values():
         for ax in axes:
-            ax.axvline(knee, color="black", linestyle="--", linewidth=0.8, alpha=0.7)
-        first = next(iter(axes))
+            ax.axvline(value, color="black", linestyle=style, linewidth=0.9, alpha=0.7)
         first.annotate(
-            f"checker ≥ {knee_percent:.0f}% of a core\nat {int(knee)} {x}",
-            xy=(knee, 0.95),
+            text,
+            xy=(value, 0.95 if style == "--" else 0.75),
             xycoords=("data", "axes fraction"),
             ha="right",
             va="top",
