@@ -14,21 +14,18 @@ RESULTS = REPO / "experiments" / "results"  # git-ignored
 
 
 def import_tlslab():
-    """`import tlslab`, from PYTHONPATH if it is there, else from a build tree of this
-    checkout (build/python, then build-py/python)."""
+    """`import tlslab`, from PYTHONPATH if it is there, else from build/python of this
+    checkout."""
     try:
         import tlslab
     except ImportError:
-        for build in ("build", "build-py"):
-            candidate = REPO / build / "python"
-            if (candidate / "tlslab").is_dir():
-                sys.path.insert(0, str(candidate))
-                break
-        else:
+        candidate = REPO / "build" / "python"
+        if not (candidate / "tlslab").is_dir():
             sys.exit(
                 "tlslab: error: the Python package is not built: configure with "
-                "-DTLSLAB_BUILD_PYTHON=ON (scripts/test.sh does) or set PYTHONPATH=build/python"
+                "-DTLSLAB_BUILD_PYTHON=ON (scripts/test.sh does) or set PYTHONPATH"
             )
+        sys.path.insert(0, str(candidate))
         import tlslab
     return tlslab
 
