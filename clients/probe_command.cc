@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "clients/probe.h"
+#include "lab/command_line.h"
 #include "lab/errors.h"
 #include "lab/net.h"
 
@@ -102,25 +103,7 @@ ProbeFlags ParseProbeFlags(const Args& args) {
   const po::options_description desc = Describe(out.config);
   po::variables_map vm;
   std::vector<std::string> positional;
-  try {
-    po::parsed_options parsed =
-        po::command_line_parser(args)
-            .options(desc)
-            .allow_unregistered()
-            .style(po::command_line_style::unix_style ^ po::command_line_style::allow_guessing)
-            .run();
-    for (const auto& opt : parsed.options) {
-      if (opt.position_key >= 0) {
-        positional.insert(positional.end(), opt.value.begin(), opt.value.end());
-      } else if (opt.unregistered) {
-        throw UsageError("unknown flag '" + opt.original_tokens.front() +
-                         "'; see tlslab probe --help for the accepted flags");
-      }
-    }
-    po::store(parsed, vm);
-  } catch (const po::error& e) {
-    throw UsageError(e.what());
-  }
+  ParseCommandLine(desc, args, "tlslab probe --help", vm, positional);
   if (vm.count("help")) {
     out.help = true;
     return out;

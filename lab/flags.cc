@@ -5,6 +5,7 @@
 #include <functional>
 #include <sstream>
 
+#include "lab/command_line.h"
 #include "lab/errors.h"
 
 namespace tlslab {
@@ -324,27 +325,7 @@ ParsedFlags ParseFlags(Command command, const std::vector<std::string>& args, co
   po::variables_map vm;
   ParsedFlags out;
   out.config = base;
-  try {
-    po::parsed_options parsed =
-        po::command_line_parser(args)
-            .options(desc)
-            .allow_unregistered()
-            .style(po::command_line_style::unix_style ^ po::command_line_style::allow_guessing)
-            .run();
-    for (const auto& opt : parsed.options) {
-      // Without a positional_options_description, Boost keeps a positional argument as an
-      // option with an empty name, position_key >= 0 and unregistered == false.
-      if (opt.position_key >= 0) {
-        out.positional.insert(out.positional.end(), opt.value.begin(), opt.value.end());
-      } else if (opt.unregistered) {
-        throw UsageError("unknown flag '" + opt.original_tokens.front() +
-                         "'; see --help for the accepted flags");
-      }
-    }
-    po::store(parsed, vm);
-  } catch (const po::error& e) {
-    throw UsageError(e.what());
-  }
+  ParseCommandLine(desc, args, "--help", vm, out.positional);
   if (vm.count("help")) {
     out.help = true;
     return out;
