@@ -17,7 +17,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -197,51 +196,18 @@ def s_server(start, workdir: Path) -> Callable[..., str]:
     return _start
 
 
-class TcpPeer:
-    """A plain TCP server on 127.0.0.1:0 (not TLS); `answer(conn)` handles each connection."""
-
-    def __init__(self, answer: Callable[[socket.socket], None]):
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.target = f"127.0.0.1:{self.sock.getsockname()[1]}"
-        self._answer = answer
-        self._conns: list[socket.socket] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self._thread.start()
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            self._conns.append(conn)
-            try:
-                conn.settimeout(2)
-                self._answer(conn)
-            except OSError:
-                pass
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-        for c in self._conns:
-            c.close()
-        self.sock.close()
-
-
 @pytest.fixture
-def plain_peer() -> Iterator[Callable[..., TcpPeer]]:
-    peers: list[TcpPeer] = []
+def plain_peer(tcp_peer) -> Callable[..., object]:
+    """conftest's tcp_peer, with a 2 s timeout on every accepted connection."""
 
-    def _start(answer: Callable[[socket.socket], None]) -> TcpPeer:
-        peers.append(TcpPeer(answer))
-        return peers[-1]
+    def start(answer: Callable[[socket.socket], None]):
+        def on_accept(conn: socket.socket) -> None:
+            conn.settimeout(2)
+            answer(conn)
 
-    yield _start
-    for p in peers:
-        p.stop()
+        return tcp_peer(on_accept)
+
+    return start
 
 
 def free_port() -> int:
