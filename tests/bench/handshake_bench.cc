@@ -300,22 +300,31 @@ void SetCounters(benchmark::State& state, const SideTotals& totals) {
   state.counters["bytes"] = Counter(static_cast<double>(totals.bytes), Counter::kAvgIterations);
 }
 
-void BM_Handshake(benchmark::State& state) {
-  const bool resumed = state.range(0) != 0;
-  const TlsConfig tls = ConfigFor(state.range(1) != 0, state.range(2) != 0);
-  const CpuClock clock;
+// Both sides' contexts and a first session saved for resumption; nullptr (and the benchmark
+// skipped with the reason) when either fails.
+std::unique_ptr<Contexts> Prepare(benchmark::State& state, const TlsConfig& tls,
+                                  const CpuClock& clock, SessionSlot& slot) {
   std::unique_ptr<Contexts> contexts;
   try {
     contexts = std::make_unique<Contexts>(tls);
   } catch (const std::exception& e) {
     state.SkipWithError(e.what());
-    return;
+    return nullptr;
   }
-  SessionSlot slot;
   if (std::string e = SaveFirstSession(*contexts, slot, clock); !e.empty()) {
     state.SkipWithError(e.c_str());
-    return;
+    return nullptr;
   }
+  return contexts;
+}
+
+void BM_Handshake(benchmark::State& state) {
+  const bool resumed = state.range(0) != 0;
+  const TlsConfig tls = ConfigFor(state.range(1) != 0, state.range(2) != 0);
+  const CpuClock clock;
+  SessionSlot slot;
+  std::unique_ptr<Contexts> contexts = Prepare(state, tls, clock, slot);
+  if (!contexts) return;
   SideTotals totals;
   for (auto _ : state) {
     Connection conn(*contexts, slot, resumed, clock);
@@ -343,18 +352,9 @@ void BM_Handshake(benchmark::State& state) {
 void BM_CloseNotify(benchmark::State& state) {
   const TlsConfig tls = ConfigFor(state.range(0) != 0, state.range(1) != 0);
   const CpuClock clock;
-  std::unique_ptr<Contexts> contexts;
-  try {
-    contexts = std::make_unique<Contexts>(tls);
-  } catch (const std::exception& e) {
-    state.SkipWithError(e.what());
-    return;
-  }
   SessionSlot slot;
-  if (std::string e = SaveFirstSession(*contexts, slot, clock); !e.empty()) {
-    state.SkipWithError(e.c_str());
-    return;
-  }
+  std::unique_ptr<Contexts> contexts = Prepare(state, tls, clock, slot);
+  if (!contexts) return;
   SideTotals totals;
   for (auto _ : state) {
     state.PauseTiming();
