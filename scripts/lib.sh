@@ -6,15 +6,21 @@ TLSLAB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 # on PATH would not). Override with TLSLAB_PYTHON=/path/to/python3.
 TLSLAB_PYTHON="${TLSLAB_PYTHON:-/usr/bin/python3}"
 
-TLSLAB_PACKAGES=(
+# What building the `tlslab` command needs: all the main job installs.
+TLSLAB_BUILD_PACKAGES=(
   g++ cmake ninja-build pkg-config git
   libssl-dev libboost-program-options-dev libboost-dev nlohmann-json3-dev
+)
+# What the tests need on top (scripts/test.sh).
+TLSLAB_TEST_PACKAGES=(
   libgtest-dev libbenchmark-dev
   python3 python3-pytest
   # the Python side (bindings/, experiments/, tests/python/)
   pybind11-dev python3-dev python3-numpy python3-pandas python3-matplotlib python3-tqdm
   python3-nbclient python3-ipykernel flake8
   clang-format
+  # packaging: dpkg-shlibdeps for `cpack -G DEB` (tests/install)
+  dpkg-dev file
   # Real peers for tests/interop: they decide what the profiles claim.
   openssl nginx-light haproxy openjdk-17-jdk-headless libjetty9-java
 )
@@ -46,14 +52,26 @@ ensure_packages() {
   return $status
 }
 
-# build DIR [cmake options...]: configure (once) and build.
-build() {
+# configure DIR [cmake options...]: configure DIR with these options, also when it exists and
+# was configured with others (by the other script, or by hand): the options asked for always
+# hold, so `scripts/test.sh` after `scripts/run-incident.sh` builds and runs the tests. A
+# directory configured by hand keeps its generator (CMake refuses to switch one).
+configure() {
   local dir="$1"; shift
-  if [ ! -f "$dir/build.ninja" ]; then
-    log "configuring $dir"
-    cmake -S "$TLSLAB_ROOT" -B "$dir" -G Ninja -DPython3_EXECUTABLE="$TLSLAB_PYTHON" "$@" >/dev/null
+  local generator=(-G Ninja)
+  if [ -f "$dir/CMakeCache.txt" ]; then
+    generator=()
   fi
-  log "building $dir"
-  cmake --build "$dir" -- -l 3 | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
+  log "configuring $dir"
+  cmake -S "$TLSLAB_ROOT" -B "$dir" "${generator[@]}" -DPython3_EXECUTABLE="$TLSLAB_PYTHON" "$@" \
+    >/dev/null
+}
+
+# build DIR [TARGET]: build everything in DIR, or one target.
+build() {
+  local dir="$1" target=()
+  [ $# -ge 2 ] && target=(--target "$2")
+  log "building $dir ${target[*]}"
+  cmake --build "$dir" "${target[@]}" --parallel "$(nproc)" | grep -vE '^\[[0-9]+/[0-9]+\] ' || true
   test "${PIPESTATUS[0]}" -eq 0
 }

@@ -13,28 +13,28 @@ for arg in "$@"; do
     *) echo "tlslab: error: unknown flag '$arg'; test.sh accepts --quick" >&2; exit 2 ;;
   esac
 done
-ensure_packages "${TLSLAB_PACKAGES[@]}"
+ensure_packages "${TLSLAB_BUILD_PACKAGES[@]}" "${TLSLAB_TEST_PACKAGES[@]}"
 cd "$TLSLAB_ROOT"
 
 run_suite() {  # run_suite BUILD_DIR LABEL
   local dir="$1" label="$2"
   log "unit tests ($label)"
-  ctest --test-dir "$dir" --output-on-failure --timeout 120
+  # --no-tests=error: a build configured without tests must fail here, not pass silently.
+  ctest --test-dir "$dir" --output-on-failure --timeout 120 --no-tests=error
   log "end-to-end tests ($label)"
   TLSLAB_BIN="$dir/tlslab" "$TLSLAB_PYTHON" -m pytest -q -p no:cacheprovider tests/e2e
 }
 
-# An existing build directory keeps its cache (build() configures once): switch the Python
-# module on there as well.
-if [ -f build/CMakeCache.txt ] && ! grep -q '^TLSLAB_BUILD_PYTHON:BOOL=ON' build/CMakeCache.txt; then
-  cmake build -DTLSLAB_BUILD_PYTHON=ON -DPython3_EXECUTABLE="$TLSLAB_PYTHON" >/dev/null
-fi
-build build -DTLSLAB_WERROR=ON -DTLSLAB_BUILD_TESTS=ON -DTLSLAB_BUILD_BENCH=ON \
-  -DTLSLAB_BUILD_PYTHON=ON
+# Release (-O3) with -Werror: GCC's -O3-only warnings fail here, not on a user's first build.
+configure build -DCMAKE_BUILD_TYPE=Release -DTLSLAB_WERROR=ON -DTLSLAB_BUILD_TESTS=ON \
+  -DTLSLAB_BUILD_BENCH=ON -DTLSLAB_BUILD_PYTHON=ON
+build build
 run_suite build release
 log "Python tests (the tlslab package, experiments, notebooks; release build only)"
 PYTHONPATH=build/python TLSLAB_BIN=build/tlslab "$TLSLAB_PYTHON" -m pytest -q \
   -p no:cacheprovider tests/python
+log "install tests (cmake --install into a scratch prefix; the .deb when CI=true)"
+TLSLAB_BUILD_DIR=build "$TLSLAB_PYTHON" -m pytest -q -p no:cacheprovider tests/install
 log "interop tests (real openssl s_server, nginx, HAProxy, Java, Jetty)"
 "$TLSLAB_PYTHON" -m pytest -q -p no:cacheprovider tests/interop
 
@@ -42,8 +42,9 @@ if [ "$quick" -eq 0 ]; then
   # detect_leaks: every OpenSSL object is owned by RAII; a leak is a bug.
   export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1:halt_on_error=1"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-  build build-asan -DTLSLAB_WERROR=ON -DTLSLAB_SANITIZE=ON -DTLSLAB_BUILD_TESTS=ON \
+  configure build-asan -DTLSLAB_WERROR=ON -DTLSLAB_SANITIZE=ON -DTLSLAB_BUILD_TESTS=ON \
     -DTLSLAB_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug
+  build build-asan
   run_suite build-asan asan+ubsan
 fi
 
@@ -51,5 +52,6 @@ log "formatting (clang-format, Google style)"
 files=$(git ls-files '*.cc' '*.h')
 clang-format --dry-run -Werror $files
 log "Python style (flake8)"
-flake8 --max-line-length 100 bindings/tlslab experiments tests/python
+flake8 --max-line-length 100 bindings/tlslab bindings/_build_info_installed.py experiments \
+  tests/python tests/install
 log "all tests passed"

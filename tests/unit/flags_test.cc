@@ -215,7 +215,7 @@ TEST(FlagsTest, NamesOfDesignSection11) {
   for (const Row& row : rows) {
     const std::string help = FlagsHelp(row.command);
     for (std::string_view flag : row.flags) {
-      EXPECT_NE(help.find(" " + std::string(flag) + " "), std::string::npos)
+      EXPECT_NE(help.find(std::string(" ").append(flag).append(" ")), std::string::npos)
           << flag << " missing from the help of command #" << static_cast<int>(row.command);
     }
   }

@@ -358,7 +358,8 @@ TEST(ServerProfileTest, UnknownNamesThrowListingTheKnownOnes) {
   for (std::string_view name : unknown) {
     const std::string message = UsageErrorMessage([&] { FindServerProfile(name); });
     ASSERT_FALSE(message.empty()) << "'" << name << "' must be unknown";
-    EXPECT_NE(message.find("'" + std::string(name) + "'"), std::string::npos) << message;
+    EXPECT_NE(message.find(std::string("'").append(name).append("'")), std::string::npos)
+        << message;
     for (const ServerProfile& profile : ServerProfiles()) {
       EXPECT_NE(message.find(profile.name), std::string::npos) << message;
     }
