@@ -92,6 +92,8 @@ def _git_describe() -> str:
     try:
         from tlslab import _build_info
 
+        if _build_info.SOURCE_DIR is None:  # installed: no source tree to ask
+            return "unknown"
         source = Path(_build_info.SOURCE_DIR)
     except ImportError:
         return "unknown"
