@@ -114,7 +114,7 @@ def test_deb_installs_with_its_dependencies_and_runs(build_dir: Path, tmp_path: 
     if reason:
         pytest.skip(reason)
     if subprocess.run(["dpkg-query", "-W", "tlslab"], capture_output=True).returncode == 0:
-        pytest.fail("a tlslab package is installed already; remove it first (apt-get remove tlslab)")
+        pytest.fail("a tlslab package is installed already; apt-get remove tlslab first")
     out = tmp_path / "deb"
     out.mkdir()
     done = subprocess.run(
