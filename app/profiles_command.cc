@@ -8,19 +8,21 @@
 namespace tlslab {
 namespace {
 
-nlohmann::json FateJson(const FateRow& row) {
-  return {{"close_notify", Name(row.close_notify)},
-          {"eof", Name(row.eof)},
-          {"reset", Name(row.reset)},
-          {"alert", Name(row.alert)},
-          {"timeout", Name(row.timeout)}};
+constexpr CloseKind kFateColumns[] = {CloseKind::kCloseNotify, CloseKind::kEof, CloseKind::kReset,
+                                      CloseKind::kAlert, CloseKind::kTimeout};
+
+// The fates of one mechanism after each close kind, as FateAfterClose gives them.
+nlohmann::json FateJson(const ServerProfile& p, Resumption mechanism) {
+  nlohmann::json out = nlohmann::json::object();
+  for (CloseKind kind : kFateColumns) out[Name(kind)] = Name(FateAfterClose(p, mechanism, kind));
+  return out;
 }
 
-std::string FateCell(const FateRow& row) {
+std::string FateCell(const ServerProfile& p, Resumption mechanism) {
   // One letter per close kind: close_notify, eof, reset, alert, timeout. K kept, R removed.
   std::string s;
-  for (SessionFate f : {row.close_notify, row.eof, row.reset, row.alert, row.timeout}) {
-    s += f == SessionFate::kKept ? 'K' : 'R';
+  for (CloseKind kind : kFateColumns) {
+    s += FateAfterClose(p, mechanism, kind) == SessionFate::kKept ? 'K' : 'R';
   }
   return s;
 }
@@ -49,13 +51,14 @@ int ProfilesCommand(const Args& args) {
                                  {"emulates", p.emulates},
                                  {"source", p.source},
                                  {"verified_here", p.verified_here},
-                                 {"tickets_supported", p.tickets_supported},
-                                 {"session_cache", p.session_cache},
+                                 {"behaviour", p.behaviour->name},
+                                 {"tickets_supported", p.behaviour->tickets_supported},
+                                 {"session_cache", p.behaviour->session_cache},
                                  {"fate",
-                                  {{"session-id", FateJson(p.session_id)},
-                                   {"ticket", FateJson(p.ticket)},
-                                   {"psk-stateless", FateJson(p.psk_stateless)},
-                                   {"psk-stateful", FateJson(p.psk_stateful)}}}});
+                                  {{"session-id", FateJson(p, Resumption::kSessionId)},
+                                   {"ticket", FateJson(p, Resumption::kTicket)},
+                                   {"psk-stateless", FateJson(p, Resumption::kPskStateless)},
+                                   {"psk-stateful", FateJson(p, Resumption::kPskStateful)}}}});
       }
       for (const CheckerProfile& p : CheckerProfiles()) {
         out["checker"].push_back({{"name", p.name},
@@ -78,19 +81,19 @@ int ProfilesCommand(const Args& args) {
         "alert/timeout (K kept, R removed)\n");
     for (const ServerProfile& p : ServerProfiles()) {
       const std::string alias = p.aliases.empty() ? "" : " (alias " + std::string(p.aliases) + ")";
-      std::string context;
-      if (!p.tickets_supported) context += "  no server tickets";
-      if (!p.session_cache) context += "  no session cache (never resumes by session ID)";
+      std::string context = "  behaviour " + std::string(p.behaviour->name);
+      if (!p.behaviour->tickets_supported) context += ", no server tickets";
+      if (!p.behaviour->session_cache) context += ", no session cache (never resumes by ID)";
       std::printf(
           "  %s%s  [%s]%s\n"
           "    session-id %s  ticket %s  psk-stateless %s  psk-stateful %s\n"
           "    %.*s\n    source: %.*s\n",
           std::string(p.name).c_str(), alias.c_str(),
           p.verified_here ? "verified here" : "from source only", context.c_str(),
-          FateCell(p.session_id).c_str(), FateCell(p.ticket).c_str(),
-          FateCell(p.psk_stateless).c_str(), FateCell(p.psk_stateful).c_str(),
-          static_cast<int>(p.emulates.size()), p.emulates.data(), static_cast<int>(p.source.size()),
-          p.source.data());
+          FateCell(p, Resumption::kSessionId).c_str(), FateCell(p, Resumption::kTicket).c_str(),
+          FateCell(p, Resumption::kPskStateless).c_str(),
+          FateCell(p, Resumption::kPskStateful).c_str(), static_cast<int>(p.emulates.size()),
+          p.emulates.data(), static_cast<int>(p.source.size()), p.source.data());
     }
     std::printf("Checker profiles: close mode per check kind\n");
     for (const CheckerProfile& p : CheckerProfiles()) {

@@ -700,7 +700,7 @@ std::vector<Resumption> CandidateMechanisms(const ServerProfile& profile, ProbeM
     case ProbeMechanism::kPsk:
       // From the client a TLS 1.3 ticket does not say whether it names a cache entry. A
       // profile without server tickets can only issue stateful ones.
-      if (!profile.tickets_supported) return {Resumption::kPskStateful};
+      if (!profile.behaviour->tickets_supported) return {Resumption::kPskStateful};
       return {Resumption::kPskStateless, Resumption::kPskStateful};
   }
   return {};
@@ -713,21 +713,21 @@ ProfileMatch CompareWith(const ServerProfile& profile, const ProbeResult& result
     // What the server issues and resumes also tells profiles apart: a profile with tickets
     // issues a TLS 1.2 ticket, one with a session cache resumes by session ID (go has none).
     if (row.mechanism == ProbeMechanism::kTicket && row.status == RowStatus::kNoSession &&
-        profile.tickets_supported) {
+        profile.behaviour->tickets_supported) {
       ++match.compared;
       match.differences.push_back("ticket: the server issues no TLS 1.2 ticket, " + match.name +
                                   " issues one");
       continue;
     }
     if (row.mechanism == ProbeMechanism::kSessionId && row.status == RowStatus::kProbed &&
-        !profile.session_cache) {
+        !profile.behaviour->session_cache) {
       ++match.compared;
       match.differences.push_back("session-id: the server resumes by session ID, " + match.name +
                                   " never does");
       continue;
     }
     if (row.status != RowStatus::kProbed) continue;
-    if (row.mechanism == ProbeMechanism::kTicket && !profile.tickets_supported) {
+    if (row.mechanism == ProbeMechanism::kTicket && !profile.behaviour->tickets_supported) {
       ++match.compared;
       match.differences.push_back("ticket: the server issues TLS 1.2 tickets, " + match.name +
                                   " issues none");

@@ -10,36 +10,104 @@ namespace {
 constexpr SessionFate K = SessionFate::kKept;
 constexpr SessionFate R = SessionFate::kRemoved;
 
-// Stateless tickets (TLS 1.2 RFC 5077, TLS 1.3 OpenSSL default) carry the session inside the
-// ticket, so no stack can remove them from a cache: RFC 8446 section 6 asks to discard them
-// only "if possible". Every profile keeps them (tls-semantics.md 1.5, 2.5).
-constexpr FateRow kStatelessKept{K, K, K, K, K};
+// ---- Behaviours: what varies between stacks. ----
 
-// RFC 4346 / RFC 5246 section 7.2.1: "failure to properly close a connection no longer
-// requires that a session not be resumed". Section 7.2: after a fatal alert "the session
-// identifier MUST be invalidated".
-constexpr FateRow kRfc5246{K, K, K, R, K};
+// RFC 4346 and RFC 5246 section 7.2.1: "failure to properly close a connection no longer
+// requires that a session not be resumed". Neither a FIN nor an RST costs the session.
+constexpr Behaviour kRfc5246{
+    .name = "rfc5246",
+    .why = "a close without close_notify keeps the session (RFC 5246 7.2.1)",
+    .eof = K,
+    .reset = K,
+};
+constexpr Behaviour kRfc5246NoTickets{
+    .name = "rfc5246-no-tickets",
+    .why =
+        "as rfc5246, with server tickets off: TLS 1.2 resumes by session ID, TLS 1.3 "
+        "tickets are stateful",
+    .eof = K,
+    .reset = K,
+    .tickets_supported = false,
+};
 
 // JDK <= 8u252 SSLEngineImpl.closeInbound() before close_notify calls fatal(), which calls
 // sess.invalidate() and so context.remove(sessionId): "Inbound closed before receiving peer's
 // close_notify: possible truncation attack?". Jetty <= 9.3.19 calls closeInbound() on EOF and
 // maps an RST to EOF (ChannelEndPoint.fill), so FIN and RST both lose the session. The same
 // holds for the new engine before JDK-8273553 (TransportContext.fatal invalidates), and for
-// Netty, whose channelInactive calls closeInbound() after an RST too.
-constexpr FateRow kEngineCloseInboundFatal{K, R, R, R, K};
+// Netty, whose channelInactive calls closeInbound() after an RST too (docs/tls-semantics.md
+// 1.2, 1.6).
+constexpr Behaviour kCloseInboundFatal{
+    .name = "close-inbound-fatal",
+    .why =
+        "closeInbound() before close_notify is fatal and invalidates the session, on a FIN "
+        "and on an RST (docs/tls-semantics.md 1.2)",
+    .eof = R,
+    .reset = R,
+};
+// JDK 8 has no server-side tickets, and JDK 11 only stateful ones (docs/tls-semantics.md
+// 1.5): every resumption goes through the cache, where the invalidation reaches it.
+constexpr Behaviour kCloseInboundFatalNoTickets{
+    .name = "close-inbound-fatal-no-tickets",
+    .why =
+        "as close-inbound-fatal, without server tickets: every resumption is cached, so "
+        "every unannounced close costs it",
+    .eof = R,
+    .reset = R,
+    .tickets_supported = false,
+};
 
 // A close without close_notify that turns fatal only on a FIN: OpenSSL 3 in SSL_read
 // (SSL_R_UNEXPECTED_EOF_WHILE_READING -> ssl3_send_alert -> SSL_CTX_remove_session), and
-// JDK SSLSocket with requireCloseNotify=true ("Remote host terminated the connection").
-constexpr FateRow kFinFatal{K, R, K, R, K};
+// JDK SSLSocket with requireCloseNotify=true ("Remote host terminated the connection"). An RST
+// surfaces as a syscall error, which neither treats as a TLS failure (docs/tls-semantics.md
+// 2.2, 2.3).
+constexpr Behaviour kFinFatal{
+    .name = "fin-fatal",
+    .why =
+        "a FIN without close_notify is a fatal error that removes the session; an RST is not "
+        "(docs/tls-semantics.md 2.2)",
+    .eof = R,
+    .reset = K,
+};
+constexpr Behaviour kFinFatalNoTickets{
+    .name = "fin-fatal-no-tickets",
+    .why =
+        "as fin-fatal, without server tickets: TLS 1.3 tickets are stateful children of the "
+        "session and die with it",
+    .eof = R,
+    .reset = K,
+    .tickets_supported = false,
+};
 
 // HAProxy 2.6 as a TLS frontend (measured, docs/real-stacks.md 4.3): its BIO answers 0 to
 // BIO_CTRL_EOF, so the FIN is no fatal error; on an RST it frees the SSL without SSL_shutdown
 // and ssl_clear_bad_session removes the session.
-constexpr FateRow kRstDrops{K, K, R, R, K};
+constexpr Behaviour kRstDrops{
+    .name = "rst-drops",
+    .why =
+        "a FIN keeps the session; an RST frees the connection without SSL_shutdown, which "
+        "removes it (docs/real-stacks.md 4.3)",
+    .eof = K,
+    .reset = R,
+};
 
-// A server with no session cache: nothing to remove, and nothing to resume (Go).
-constexpr FateRow kNoCache{K, K, K, K, K};
+// A server with no session cache: nothing to remove, and nothing to resume but stateless
+// tickets (Go crypto/tls, docs/tls-semantics.md 3).
+constexpr Behaviour kNoCache{
+    .name = "no-cache",
+    .why =
+        "no server-side session cache: only stateless tickets resume, so no close can remove "
+        "a session (docs/tls-semantics.md 3)",
+    .session_cache = false,
+};
+
+constexpr std::array<const Behaviour*, 8> kBehaviours = {
+    &kRfc5246,  &kRfc5246NoTickets,  &kCloseInboundFatal, &kCloseInboundFatalNoTickets,
+    &kFinFatal, &kFinFatalNoTickets, &kRstDrops,          &kNoCache,
+};
+
+// ---- Profiles: named stacks, each pointing at its behaviour. ----
 
 constexpr std::array kServerProfiles = {
     ServerProfile{
@@ -49,18 +117,12 @@ constexpr std::array kServerProfiles = {
                     "closeInbound() on EOF (Jetty 9.3.19 / 9.4.5 and older, Netty): the "
                     "incident's server; no server tickets",
         .source = "JDK 8 SSLEngineImpl.closeInbound/fatal (openjdk/jdk@fde1dab); Jetty 9.3.16 "
-                  "SslConnection, fixed by d53af5d (#523); tls-semantics.md 1.2, 1.5, 1.6, 8 "
-                  "row 1; not installable here",
+                  "SslConnection, fixed by d53af5d (#523); docs/tls-semantics.md 1.2, 1.5, 1.6, "
+                  "8 row 1; not installable here",
+        // TLS 1.3 (which JDK 8u252 does not speak) is modelled as JDK 11's stateful tickets,
+        // children of the session.
         .verified_here = false,
-        // JDK 8 has no server-side tickets (tls-semantics.md 1.5): every resumption goes
-        // through the cache, where the invalidation reaches it. TLS 1.3 (which JDK 8u252 does
-        // not speak) is modelled as JDK 11's stateful tickets, children of the session.
-        .tickets_supported = false,
-        .session_id = kEngineCloseInboundFatal,
-        .ticket = kStatelessKept,
-        .psk_stateless = kStatelessKept,
-        .psk_stateful = kEngineCloseInboundFatal,
-        .answers_close_notify = true,
+        .behaviour = &kCloseInboundFatalNoTickets,
     },
     ServerProfile{
         .name = "jdk11-sslengine-old",
@@ -71,14 +133,9 @@ constexpr std::array kServerProfiles = {
                     "tickets are children of the session",
         .source = "TransportContext.fatal invalidates (openjdk/jdk@0278846), fixed by "
                   "JDK-8273553 in 11.0.18 (jdk11u-dev#1422); NewSessionTicket addChild; "
-                  "tls-semantics.md 1.2, 1.5, 8 row 4; not installable here",
+                  "docs/tls-semantics.md 1.2, 1.5, 8 row 4; not installable here",
         .verified_here = false,
-        .tickets_supported = false,
-        .session_id = kEngineCloseInboundFatal,
-        .ticket = kStatelessKept,
-        .psk_stateless = kStatelessKept,
-        .psk_stateful = kEngineCloseInboundFatal,
-        .answers_close_notify = true,
+        .behaviour = &kCloseInboundFatalNoTickets,
     },
     ServerProfile{
         .name = "jdk17-sslengine-old",
@@ -87,14 +144,9 @@ constexpr std::array kServerProfiles = {
                     "EOF (Netty): session IDs die, stateless tickets (JDK 13+ default) survive",
         .source = "TransportContext.fatal invalidates; JDK-8273553 backported in 17.0.6 "
                   "(jdk17u-dev#695); SSLSessionContextImpl@0dd19ef (tickets on by default); "
-                  "tls-semantics.md 1.2, 1.5, 8 row 6; not installable here",
+                  "docs/tls-semantics.md 1.2, 1.5, 8 row 6; not installable here",
         .verified_here = false,
-        .tickets_supported = true,
-        .session_id = kEngineCloseInboundFatal,
-        .ticket = kStatelessKept,
-        .psk_stateless = kStatelessKept,
-        .psk_stateful = kEngineCloseInboundFatal,
-        .answers_close_notify = true,
+        .behaviour = &kCloseInboundFatal,
     },
     ServerProfile{
         .name = "jdk17-sslengine",
@@ -104,12 +156,7 @@ constexpr std::array kServerProfiles = {
         .source = "JDK-8273553 (openjdk/jdk#7796, jdk17u-dev#695); measured on 17.0.15 "
                   "(tests/interop EngineServer, docs/real-stacks.md 4.5)",
         .verified_here = true,
-        .tickets_supported = true,
-        .session_id = kRfc5246,
-        .ticket = kStatelessKept,
-        .psk_stateless = kStatelessKept,
-        .psk_stateful = kRfc5246,
-        .answers_close_notify = true,
+        .behaviour = &kRfc5246,
     },
     ServerProfile{
         .name = "jdk17-sslsocket",
@@ -118,14 +165,9 @@ constexpr std::array kServerProfiles = {
                     "an RST keeps the session too (17.0.15, JDK-8274736)",
         .source = "SSLSocketImpl.handleEOF (openjdk/jdk@0278846); JDK-8274736 (openjdk/jdk#6197, "
                   "jdk17u#294): fatal() skips invalidate() for a SocketException; measured on "
-                  "17.0.15 (docs/real-stacks.md 4.4), contradicting tls-semantics.md 8 row 8",
+                  "17.0.15 (docs/real-stacks.md 4.4; docs/tls-semantics.md 1.3, 8 row 8)",
         .verified_here = true,
-        .tickets_supported = true,
-        .session_id = kRfc5246,
-        .ticket = kStatelessKept,
-        .psk_stateless = kStatelessKept,
-        .psk_stateful = kRfc5246,
-        .answers_close_notify = true,
+        .behaviour = &kRfc5246,
     },
     ServerProfile{
         .name = "jdk17-sslsocket-no-tickets",
@@ -136,12 +178,7 @@ constexpr std::array kServerProfiles = {
         .source = "SSLSessionContextImpl@0dd19ef (the property); JDK-8274736; measured on "
                   "17.0.15 (docs/real-stacks.md 4.4)",
         .verified_here = true,
-        .tickets_supported = false,
-        .session_id = kRfc5246,
-        .ticket = kStatelessKept,
-        .psk_stateless = kStatelessKept,
-        .psk_stateful = kRfc5246,
-        .answers_close_notify = true,
+        .behaviour = &kRfc5246NoTickets,
     },
     ServerProfile{
         .name = "jdk17-sslsocket-require-close-notify",
@@ -152,12 +189,7 @@ constexpr std::array kServerProfiles = {
                   "BaseSSLSocketImpl requireCloseNotify; measured on 17.0.15 "
                   "(docs/real-stacks.md 4.4)",
         .verified_here = true,
-        .tickets_supported = true,
-        .session_id = kFinFatal,
-        .ticket = kStatelessKept,
-        .psk_stateless = kStatelessKept,
-        .psk_stateful = kFinFatal,
-        .answers_close_notify = true,
+        .behaviour = &kFinFatal,
     },
     ServerProfile{
         .name = "jdk17-sslsocket-require-close-notify-no-tickets",
@@ -166,14 +198,9 @@ constexpr std::array kServerProfiles = {
                     "enableSessionTicketExtension=false: TLS 1.3 tickets are stateful children "
                     "of the session and die with it on a FIN",
         .source = "as jdk17-sslsocket-require-close-notify; NewSessionTicket addChild "
-                  "(tls-semantics.md 1.5); measured on 17.0.15 (docs/real-stacks.md 4.4)",
+                  "(docs/tls-semantics.md 1.5); measured on 17.0.15 (docs/real-stacks.md 4.4)",
         .verified_here = true,
-        .tickets_supported = false,
-        .session_id = kFinFatal,
-        .ticket = kStatelessKept,
-        .psk_stateless = kStatelessKept,
-        .psk_stateful = kFinFatal,
-        .answers_close_notify = true,
+        .behaviour = &kFinFatalNoTickets,
     },
     ServerProfile{
         .name = "jetty94",
@@ -183,12 +210,7 @@ constexpr std::array kServerProfiles = {
         .source = "Jetty d53af5d (#523, jetty-9.3.20 / 9.4.6); measured with Jetty 9.4.57 on "
                   "17.0.15, JDK debug log without 'Closing inbound' (docs/real-stacks.md 4.6)",
         .verified_here = true,
-        .tickets_supported = true,
-        .session_id = kRfc5246,
-        .ticket = kStatelessKept,
-        .psk_stateless = kStatelessKept,
-        .psk_stateful = kRfc5246,
-        .answers_close_notify = true,
+        .behaviour = &kRfc5246,
     },
     ServerProfile{
         .name = "openssl3",
@@ -196,45 +218,32 @@ constexpr std::array kServerProfiles = {
         .emulates = "an OpenSSL 3 server application with default options, in SSL_read when the "
                     "FIN arrives, calling SSL_shutdown before SSL_free (like openssl s_server)",
         .source = "OpenSSL 3 ssl3_read_n SSLfatal(SSL_R_UNEXPECTED_EOF_WHILE_READING) -> "
-                  "ssl3_send_alert -> SSL_CTX_remove_session (tls-semantics.md 2.1, 2.2, 8 "
+                  "ssl3_send_alert -> SSL_CTX_remove_session (docs/tls-semantics.md 2.1, 2.2, 8 "
                   "row 14); measured with s_server 3.0.19 (docs/real-stacks.md 4.1)",
         .verified_here = true,
-        .tickets_supported = true,
-        .session_id = kFinFatal,
-        .ticket = kStatelessKept,
-        .psk_stateless = kStatelessKept,
-        .psk_stateful = kFinFatal,
-        .answers_close_notify = true,
+        .behaviour = &kFinFatal,
     },
     ServerProfile{
         .name = "openssl3-ignore-eof",
         .aliases = "",
         .emulates = "an OpenSSL 3 server application with SSL_OP_IGNORE_UNEXPECTED_EOF (like "
                     "openssl s_server -ignore_unexpected_eof): the FIN counts as close_notify",
-        .source = "OpenSSL 3 ossl_tls_handle_rlayer_return (openssl@0026ef3); tls-semantics.md "
-                  "2.2; measured with s_server 3.0.19 (docs/real-stacks.md 4.1)",
+        .source = "OpenSSL 3 ossl_tls_handle_rlayer_return (openssl@0026ef3); "
+                  "docs/tls-semantics.md 2.2; measured with s_server 3.0.19 "
+                  "(docs/real-stacks.md 4.1)",
         .verified_here = true,
-        .tickets_supported = true,
-        .session_id = kRfc5246,
-        .ticket = kStatelessKept,
-        .psk_stateless = kStatelessKept,
-        .psk_stateful = kRfc5246,
-        .answers_close_notify = true,
+        .behaviour = &kRfc5246,
     },
     ServerProfile{
         .name = "nginx",
         .aliases = "",
         .emulates = "nginx 1.21.2 and newer (OpenSSL 3) with a configured ssl_session_cache "
                     "(shared): SSL_OP_IGNORE_UNEXPECTED_EOF, SSL_SENT_SHUTDOWN before SSL_free",
-        .source = "nginx ngx_event_openssl.c (5155845ce, ngx_ssl_shutdown); tls-semantics.md 2.6, "
-                  "8 row 15; measured with nginx 1.22.1, shared:SSL:1m (docs/real-stacks.md 4.2)",
+        .source = "nginx ngx_event_openssl.c (5155845ce, ngx_ssl_shutdown); docs/tls-semantics.md "
+                  "2.6, 8 row 15; measured with nginx 1.22.1, shared:SSL:1m "
+                  "(docs/real-stacks.md 4.2)",
         .verified_here = true,
-        .tickets_supported = true,
-        .session_id = kRfc5246,
-        .ticket = kStatelessKept,
-        .psk_stateless = kStatelessKept,
-        .psk_stateful = kRfc5246,
-        .answers_close_notify = true,
+        .behaviour = &kRfc5246,
     },
     ServerProfile{
         .name = "haproxy-frontend",
@@ -244,41 +253,25 @@ constexpr std::array kServerProfiles = {
         .source = "HAProxy src/ssl_sock.c ha_ssl_ctrl (BIO_CTRL_EOF answers 0); RST side inferred "
                   "(ssl_clear_bad_session); measured with HAProxy 2.6.12 (docs/real-stacks.md 4.3)",
         .verified_here = true,
-        .tickets_supported = true,
-        .session_id = kRstDrops,
-        .ticket = kStatelessKept,
-        .psk_stateless = kStatelessKept,
-        .psk_stateful = kRstDrops,
-        .answers_close_notify = true,
+        .behaviour = &kRstDrops,
     },
     ServerProfile{
         .name = "go",
         .aliases = "",
         .emulates = "Go crypto/tls server: no session-ID cache (never resumes by ID), only "
                     "stateless tickets, so no close can remove a session",
-        .source = "Go handshake_server.go checkForResumption (tickets only; tls-semantics.md 3, "
-                  "8 row 17); not installed here",
+        .source = "Go handshake_server.go checkForResumption (tickets only; docs/tls-semantics.md "
+                  "3, 8 row 17); not installed here",
         .verified_here = false,
-        .tickets_supported = true,
-        .session_cache = false,
-        .session_id = kNoCache,
-        .ticket = kStatelessKept,
-        .psk_stateless = kStatelessKept,
-        .psk_stateful = kNoCache,
-        .answers_close_notify = true,
+        .behaviour = &kNoCache,
     },
     ServerProfile{
         .name = "lenient",
         .aliases = "rfc5246",
         .emulates = "RFC 4346 and later: only a fatal alert removes the session",
-        .source = "RFC 5246 sections 7.2 and 7.2.1; tls-semantics.md 5",
+        .source = "RFC 5246 sections 7.2 and 7.2.1; docs/tls-semantics.md 5",
         .verified_here = false,
-        .tickets_supported = true,
-        .session_id = kRfc5246,
-        .ticket = kStatelessKept,
-        .psk_stateless = kStatelessKept,
-        .psk_stateful = kRfc5246,
-        .answers_close_notify = true,
+        .behaviour = &kRfc5246,
     },
 };
 
@@ -313,15 +306,17 @@ constexpr std::array kCheckerProfiles = {
     // CO_SHW_SILENT: no close_notify), drains the NewSessionTicket unread (recv MSG_TRUNC)
     // and fd_delete() sends the RST. Measured on 2.6.12 (strace, test_haproxy_checker.py):
     // that holds for connect checks, but an httpchk check, which ends through mux-h1, sends a
-    // close_notify before the SO_LINGER 0 close, unlike tls-semantics.md 4.1's reading.
+    // close_notify before the SO_LINGER 0 close, unlike the reading of the source in
+    // docs/tls-semantics.md 4.1.
     // Sessions are reused per thread (shared across threads since 2.9, 52b260bae).
     CheckerProfile{
         .name = "haproxy-2.6",
         .emulates = "HAProxy 2.2-3.3 checks: check-ssl closes quietly (no close_notify), then "
                     "RST; httpchk sends close_notify, then RST; checks reuse sessions",
-        .source = "HAProxy commit 3d5e12184 (2.2-dev9); v2.6 src/check.c sc_conn_drain_and_shut "
-                  "(CO_SHW_SILENT); tls-semantics.md 4.1, 7 table; measured with HAProxy 2.6.12 "
-                  "(tests/interop/test_haproxy_checker.py: the http close is close_notify)",
+        .source =
+            "HAProxy commit 3d5e12184 (2.2-dev9); v2.6 src/check.c sc_conn_drain_and_shut "
+            "(CO_SHW_SILENT); docs/tls-semantics.md 4.1, 7 table; measured with HAProxy 2.6.12 "
+            "(tests/interop/test_haproxy_checker.py: the http close is close_notify)",
         .verified_here = true,
         .connect = {CloseMode::kQuietReset, false},
         .http = {CloseMode::kNotifyReset, true},
@@ -336,7 +331,7 @@ constexpr std::array kCheckerProfiles = {
         .emulates = "HAProxy 3.4 checks: closes as 2.6; checks never reuse sessions (every "
                     "check is a full handshake whatever the server does)",
         .source = "HAProxy commits dcce93691, 420b42df1 (3.4-dev1, CO_FL_SSL_NO_CACHED_INFO); "
-                  "tls-semantics.md 4.2, 7 table; close modes as measured on 2.6",
+                  "docs/tls-semantics.md 4.2, 7 table; close modes as measured on 2.6",
         .verified_here = false,
         .connect = {CloseMode::kQuietReset, false},
         .http = {CloseMode::kNotifyReset, true},
@@ -349,7 +344,7 @@ constexpr std::array kCheckerProfiles = {
         .emulates = "one long-lived connection per backend, reused by every check: no close, "
                     "so no session is ever at stake",
         .source = "a design point, not a product: HAProxy issue #1613 (checks reusing "
-                  "connections); tls-semantics.md 4.5",
+                  "connections); docs/tls-semantics.md 4.5",
         .verified_here = false,
         .connect = {CloseMode::kKeep, true},
         .http = {CloseMode::kKeep, true},
@@ -385,38 +380,43 @@ bool NameMatches(const ServerProfile& p, std::string_view name) {
 }  // namespace
 
 SessionFate FateAfterClose(const ServerProfile& profile, Resumption mechanism, CloseKind kind) {
-  const FateRow* row = nullptr;
+  const Behaviour& b = *profile.behaviour;
   switch (mechanism) {
     case Resumption::kSessionId:
-      row = &profile.session_id;
+    case Resumption::kPskStateful:
       break;
     case Resumption::kTicket:
-      row = &profile.ticket;
-      break;
     case Resumption::kPskStateless:
-      row = &profile.psk_stateless;
-      break;
-    case Resumption::kPskStateful:
-      row = &profile.psk_stateful;
-      break;
+      // A stateless ticket (RFC 5077, RFC 8446 section 4.6.1) carries the session inside the
+      // ticket: there is no cache entry to remove, and RFC 8446 section 6 asks to discard
+      // tickets only "if possible". Every stack keeps them (docs/tls-semantics.md 1.5, 2.5).
+      return SessionFate::kKept;
   }
+  // Without a server-side cache there is nothing to remove (docs/tls-semantics.md 3).
+  if (!b.session_cache) return SessionFate::kKept;
   switch (kind) {
     case CloseKind::kCloseNotify:
-      return row->close_notify;
+      // A clean close is the one every stack honours (RFC 5246 section 7.2.1).
+      return SessionFate::kKept;
     case CloseKind::kEof:
-      return row->eof;
+      return b.eof;
     case CloseKind::kReset:
-      return row->reset;
+      return b.reset;
     case CloseKind::kAlert:
-      return row->alert;
+      // RFC 5246 section 7.2: after a fatal alert "the session identifier MUST be
+      // invalidated"; every stack here does (docs/tls-semantics.md 5).
+      return SessionFate::kRemoved;
     case CloseKind::kTimeout:
-      return row->timeout;
+      // The server ends an idle connection itself: it sees no truncation by the peer, and no
+      // stack here treats its own timeout as one.
+      return SessionFate::kKept;
     case CloseKind::kHandshakeFailed:
-      return SessionFate::kKept;  // no session to remove
+      return SessionFate::kKept;  // no session was established: nothing to remove
   }
   return SessionFate::kKept;
 }
 
+std::span<const Behaviour* const> Behaviours() { return kBehaviours; }
 std::span<const ServerProfile> ServerProfiles() { return kServerProfiles; }
 std::span<const CheckerProfile> CheckerProfiles() { return kCheckerProfiles; }
 

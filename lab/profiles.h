@@ -1,7 +1,15 @@
-// Profiles: named, cited rows of behaviour (DESIGN.md section 7). Server profiles say what a
-// stack does with a session after each close kind, per resumption mechanism; checker profiles
-// say how a checker version closes each check kind and whether it reuses sessions.
-// The rows are data in profiles.cc; nothing else in the lab branches on a profile's name.
+// Profiles: named, cited rows of behaviour (DESIGN.md section 7), in two levels.
+//
+//   Behaviour  what a server does with the sessions in its cache after a close the peer did not
+//              announce (a FIN, an RST), plus its cache and ticket settings. A handful exist.
+//   Profile    a named stack (name, aliases, what it emulates, the source, whether tests/interop
+//              checks it against the real software here) that points at one behaviour.
+//
+// What never varies between stacks is not a field: FateAfterClose states those rules once,
+// with their citations (a clean close keeps the session, a fatal alert removes it, stateless
+// tickets cannot be removed, a stack without a cache has nothing to remove).
+// Checker profiles say how a checker version closes each check kind and whether it reuses
+// sessions. The rows are data in profiles.cc; nothing else in the lab branches on a name.
 #pragma once
 
 #include <optional>
@@ -13,14 +21,22 @@
 
 namespace tlslab {
 
-// The fate of the session after each close kind, for one resumption mechanism.
-// handshake_failed has no row: no session was established, so there is nothing to remove.
-struct FateRow {
-  SessionFate close_notify = SessionFate::kKept;
+struct Behaviour {
+  std::string_view name;  // e.g. "rfc5246", "close-inbound-fatal"
+  std::string_view why;   // one line: what happens and why, with its source
+  // Fate of a cached session (session ID, TLS 1.3 stateful ticket) after the peer's FIN
+  // without close_notify (close kind eof) and after its RST (close kind reset).
   SessionFate eof = SessionFate::kKept;
   SessionFate reset = SessionFate::kKept;
-  SessionFate alert = SessionFate::kRemoved;
-  SessionFate timeout = SessionFate::kKept;
+  // Context setup. A stack without server tickets (JDK 8) resumes by session ID only, and its
+  // TLS 1.3 tickets are stateful (held in the cache).
+  bool tickets_supported = true;
+  // A stack with no server-side session cache (Go crypto/tls) never resumes by session ID and
+  // has no stateful TLS 1.3 tickets: the context's cache is off (SSL_SESS_CACHE_OFF), so only
+  // stateless tickets resume.
+  bool session_cache = true;
+  // How the server itself closes: answer a received close_notify with its own.
+  bool answers_close_notify = true;
 };
 
 struct ServerProfile {
@@ -29,23 +45,14 @@ struct ServerProfile {
   std::string_view emulates;   // one line: the stack, version and API
   std::string_view source;     // where the behaviour comes from
   bool verified_here = false;  // true: an interop test checks it against the real software
-  // Context setup. A stack without server tickets (JDK 8) resumes by session ID only.
-  bool tickets_supported = true;
-  // A stack with no server-side session cache (Go crypto/tls) never resumes by session ID and
-  // has no stateful TLS 1.3 tickets: the context's cache is off (SSL_SESS_CACHE_OFF), so only
-  // stateless tickets resume. The fate rows of the cache mechanisms are then never consulted.
-  bool session_cache = true;
-  // End of connection: fate per mechanism.
-  FateRow session_id;
-  FateRow ticket;
-  FateRow psk_stateless;
-  FateRow psk_stateful;
-  // How the server itself closes: answer a received close_notify with its own.
-  bool answers_close_notify = true;
+  const Behaviour* behaviour = nullptr;
 };
 
 // The one function that turns (profile, mechanism, close kind) into a fate.
 SessionFate FateAfterClose(const ServerProfile& profile, Resumption mechanism, CloseKind kind);
+
+// The named behaviours, each used by at least one profile.
+std::span<const Behaviour* const> Behaviours();
 
 struct CheckPreset {
   CloseMode close = CloseMode::kCloseNotify;

@@ -191,7 +191,7 @@ void ServerConn::Finish() {
   // after our own timeout we close cleanly too. After EOF, RST or an alert there is no one to
   // tell. Sending is best effort: the peer may already have reset the connection.
   const bool say_goodbye =
-      (kind == CloseKind::kCloseNotify && backend_.profile->answers_close_notify) ||
+      (kind == CloseKind::kCloseNotify && backend_.profile->behaviour->answers_close_notify) ||
       kind == CloseKind::kTimeout;
   // A FIN only closes the peer's half: our close_notify can still travel. After an RST it
   // cannot.

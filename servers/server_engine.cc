@@ -66,8 +66,8 @@ ServerEngine::ServerEngine(const Config& config, Trace* trace)
     // The profile can only take a cache away (Go has none), never add one --session-cache off
     // removed.
     TlsConfig tls = config_.tls;
-    tls.session_cache = tls.session_cache && profile_->session_cache;
-    backend->ctx = MakeServerContext(tls, creds_, profile_->tickets_supported);
+    tls.session_cache = tls.session_cache && profile_->behaviour->session_cache;
+    backend->ctx = MakeServerContext(tls, creds_, profile_->behaviour->tickets_supported);
     InstallServerCallbacks(backend->ctx.get());
     if (keylog_) keylog_->Attach(backend->ctx.get());
     const int port = config_.server.port == 0 ? 0 : config_.server.port + i;

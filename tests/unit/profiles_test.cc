@@ -306,9 +306,10 @@ TEST(ServerProfileTest, TicketsAndCachePerProfile) {
   };
   for (const ContextRow& row : rows) {
     const ServerProfile& profile = FindServerProfile(row.profile);
-    EXPECT_EQ(profile.tickets_supported, row.tickets_supported)
+    EXPECT_EQ(profile.behaviour->tickets_supported, row.tickets_supported)
         << row.profile << ": " << row.reason;
-    EXPECT_EQ(profile.session_cache, row.session_cache) << row.profile << ": " << row.reason;
+    EXPECT_EQ(profile.behaviour->session_cache, row.session_cache)
+        << row.profile << ": " << row.reason;
   }
 }
 
@@ -362,6 +363,61 @@ TEST(ServerProfileTest, UnknownNamesThrowListingTheKnownOnes) {
         << message;
     for (const ServerProfile& profile : ServerProfiles()) {
       EXPECT_NE(message.find(profile.name), std::string::npos) << message;
+    }
+  }
+}
+
+}  // namespace
+}  // namespace tlslab
+
+namespace tlslab {
+namespace {
+
+// Two levels: a behaviour is worth a name only if a profile uses it, and two behaviours that
+// act alike would be one behaviour spelled twice.
+TEST(BehaviourTest, EveryBehaviourIsUsedAndDistinct) {
+  for (const Behaviour* b : Behaviours()) {
+    bool used = false;
+    for (const ServerProfile& p : ServerProfiles()) used = used || p.behaviour == b;
+    EXPECT_TRUE(used) << b->name << " is used by no profile";
+    EXPECT_FALSE(b->why.empty()) << b->name;
+    for (const Behaviour* other : Behaviours()) {
+      if (other == b) continue;
+      EXPECT_NE(b->name, other->name);
+      const bool same = b->eof == other->eof && b->reset == other->reset &&
+                        b->tickets_supported == other->tickets_supported &&
+                        b->session_cache == other->session_cache &&
+                        b->answers_close_notify == other->answers_close_notify;
+      EXPECT_FALSE(same) << b->name << " and " << other->name << " behave the same";
+    }
+  }
+}
+
+TEST(BehaviourTest, EveryProfileHasOneOfTheNamedBehaviours) {
+  for (const ServerProfile& p : ServerProfiles()) {
+    ASSERT_NE(p.behaviour, nullptr) << p.name;
+    bool listed = false;
+    for (const Behaviour* b : Behaviours()) listed = listed || p.behaviour == b;
+    EXPECT_TRUE(listed) << p.name;
+  }
+}
+
+// The rules FateAfterClose states once, for every profile (RFC 5246 7.2 and 7.2.1, RFC 8446
+// section 6; docs/tls-semantics.md 1.5, 2.5, 5).
+TEST(FateAfterCloseTest, CrossCuttingRulesHoldForEveryProfile) {
+  for (const ServerProfile& p : ServerProfiles()) {
+    for (Resumption m : {Resumption::kTicket, Resumption::kPskStateless}) {
+      for (CloseKind kind : kAllCloseKinds) {
+        EXPECT_EQ(FateAfterClose(p, m, kind), SessionFate::kKept)
+            << p.name << ": a stateless ticket has no cache entry to remove";
+      }
+    }
+    for (Resumption m : {Resumption::kSessionId, Resumption::kPskStateful}) {
+      EXPECT_EQ(FateAfterClose(p, m, CloseKind::kCloseNotify), SessionFate::kKept) << p.name;
+      EXPECT_EQ(FateAfterClose(p, m, CloseKind::kHandshakeFailed), SessionFate::kKept) << p.name;
+      const SessionFate alert =
+          p.behaviour->session_cache ? SessionFate::kRemoved : SessionFate::kKept;
+      EXPECT_EQ(FateAfterClose(p, m, CloseKind::kAlert), alert) << p.name;
     }
   }
 }
