@@ -39,6 +39,13 @@ def server_context(tmp_path_factory) -> ssl.SSLContext:
 
 
 def _answer(tls: ssl.SSLSocket, mode: str, stop: threading.Event) -> None:
+    if mode == "ok":  # a well-behaved answer, then wait for the client's close
+        tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nOK\n")
+        try:
+            tls.recv(1)
+        except (OSError, ssl.SSLError):
+            pass
+        return
     if mode == "huge-header":
         tls.sendall(b"HTTP/1.1 200 OK\r\n")
         block = (b"X-Filler: " + b"a" * 1000 + b"\r\n") * 64
@@ -56,14 +63,16 @@ class HostileTlsServer:
     """TLS on 127.0.0.1:0; each connection in its own thread reads a request, then sends the
     answer of `mode` without end, until the client goes away or stop()."""
 
-    def __init__(self, ctx: ssl.SSLContext, mode: str):
+    def __init__(self, ctx: ssl.SSLContext, mode: str, host: str = "127.0.0.1"):
         self.ctx, self.mode = ctx, mode
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        self.sock.bind((host, 0))
         self.sock.listen(16)
         self.sock.settimeout(0.1)
-        self.target = f"127.0.0.1:{self.sock.getsockname()[1]}"
+        shown = f"[{host}]" if ":" in host else host
+        self.target = f"{shown}:{self.sock.getsockname()[1]}"
         self.requests = 0
+        self.request_heads: list[bytes] = []
         self._stop = threading.Event()
         self._threads = [threading.Thread(target=self._accept, daemon=True)]
         self._threads[0].start()
@@ -89,6 +98,7 @@ class HostileTlsServer:
                         return
                     request += data
                 self.requests += 1
+                self.request_heads.append(request)
                 _answer(tls, self.mode, self._stop)
         except (OSError, ssl.SSLError):
             pass  # the client gave up on us: what it should do
@@ -106,8 +116,8 @@ class HostileTlsServer:
 def hostile(server_context):
     servers: list[HostileTlsServer] = []
 
-    def start(mode: str) -> HostileTlsServer:
-        servers.append(HostileTlsServer(server_context, mode))
+    def start(mode: str, host: str = "127.0.0.1") -> HostileTlsServer:
+        servers.append(HostileTlsServer(server_context, mode, host))
         return servers[-1]
 
     yield start
@@ -196,3 +206,28 @@ def test_probe_http_against_an_endless_response_is_bounded_and_fails(cli, hostil
     assert server.requests >= 1
     assert peak_kb < MAX_PEAK_RSS_KB, f"peak RSS {peak_kb} kB"
     assert wall < WALL_LIMIT_S, f"{wall:.1f} s"
+
+
+def _ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _ipv6_loopback(), reason="no IPv6 loopback on this machine")
+def test_host_header_of_an_ipv6_target_keeps_its_brackets(cli, hostile) -> None:
+    # RFC 9110 7.2 / RFC 3986 3.2.2: an IPv6 literal in Host is written in brackets; check and
+    # probe build the header in one place (lab/http_response.h HostHeader).
+    server = hostile("ok", "::1")
+    doc = cli.check("--target", server.target, "--check", "http", "--inter", "200ms",
+                    "--timeout", "5s", "--max-checks", "1", "--duration", "10s")
+    assert doc["figures"]["check_failures_total"] == 0, doc["figures"]
+    probe = cli.run(["probe", server.target, "--http", "--tls", "1.3", "--repeat", "1",
+                     "--timeout", "2s", "--json"], timeout=60)
+    cli.assert_no_crash(probe.stderr)
+    assert len(server.request_heads) >= 2
+    for head in server.request_heads:
+        assert b"\r\nHost: [::1]\r\n" in head, head
