@@ -3,7 +3,6 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -16,31 +15,10 @@ constexpr Millis kTicketWait{200};
 
 CheckActor* ActorOf(SSL* ssl) { return static_cast<CheckActor*>(SSL_get_app_data(ssl)); }
 
-std::string HostOf(const std::string& host_port) {
-  size_t colon = host_port.rfind(':');
-  return colon == std::string::npos ? host_port : host_port.substr(0, colon);
-}
-
-// Parses an HTTP/1.x response in `buf`. Returns 0 while incomplete, else the status code
-// (-1 when what arrived is not HTTP).
-int ParseResponse(const std::string& buf) {
-  size_t header_end = buf.find("\r\n\r\n");
-  if (header_end == std::string::npos) {
-    return buf.size() > 16384 ? -1 : 0;
-  }
-  if (buf.compare(0, 5, "HTTP/") != 0 || buf.size() < 12) return -1;
-  int status = std::atoi(buf.c_str() + 9);
-  if (status < 100 || status > 999) return -1;
-  std::string headers = buf.substr(0, header_end);
-  std::transform(headers.begin(), headers.end(), headers.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  size_t cl = headers.find("\r\ncontent-length:");
-  if (cl != std::string::npos) {
-    size_t length = std::strtoul(headers.c_str() + cl + 17, nullptr, 10);
-    if (buf.size() < header_end + 4 + length) return 0;
-  }
-  return status;
-}
+// A check reads at most this much per readiness event: a backend that sends without a pause
+// cannot hold the thread, and the timers of every other check run between slices (issue 8,
+// item 1: reading until EAGAIN delayed a timeout by 1.3 s).
+constexpr size_t kReadSlice = 64 * 1024;
 
 }  // namespace
 
@@ -61,7 +39,7 @@ CheckActor::~CheckActor() {
   ctx_.loop->Cancel(interval_timer_);
   ctx_.loop->Cancel(deadline_timer_);
   ctx_.loop->Cancel(ticket_timer_);
-  if (fd_ >= 0) CloseConnection(CloseMode::kQuietReset);
+  if (client_.connected()) CloseConnection(CloseMode::kQuietReset);
 }
 
 void CheckActor::Trace(std::string_view event) {
@@ -77,8 +55,8 @@ void CheckActor::OnNewSession(SSL_SESSION* session) {
   // Called from inside an SSL_* call: only record; Drive() acts after the call returns.
   saved_.reset(session);
   got_session_ = true;
-  Trace(SSL_version(stream_->ssl()) == TLS1_3_VERSION ? "NewSessionTicket received: session saved"
-                                                      : "session saved");
+  Trace(SSL_version(client_.ssl()) == TLS1_3_VERSION ? "NewSessionTicket received: session saved"
+                                                     : "session saved");
 }
 
 void CheckActor::StartCheck() {
@@ -98,65 +76,55 @@ void CheckActor::StartCheck() {
       Succeed();
       return;
     }
-    state_ = State::kRequest;
-    response_.clear();
-    std::string request = "GET " + ctx_.config->http_path +
-                          " HTTP/1.1\r\nHost: " + HostOf(target_.text) +
-                          "\r\nUser-Agent: tlslab-check\r\n\r\n";
-    SSL_write(stream_->ssl(), request.data(), static_cast<int>(request.size()));
+    SendRequest();
     Drive();
     return;
   }
   Connect();
 }
 
+void CheckActor::SendRequest() {
+  state_ = State::kRequest;
+  response_ = HttpResponseReader();
+  const std::string request =
+      HttpGetRequest(ctx_.config->http_path, HostHeader(target_.text, true), "tlslab-check");
+  SSL_write(client_.ssl(), request.data(), static_cast<int>(request.size()));
+}
+
 void CheckActor::Connect() {
   conn_id_ = ctx_.next_conn_id++;
-  obs_ = CloseObservation{};
-  response_.clear();
-  outbox_.clear();
   got_session_ = false;
-  fd_ = ConnectNonBlocking(target_);
-  if (fd_ < 0) {
-    Fail(CheckFailure::kConnect, std::strerror(errno));
+  if (const int err = client_.Connect(target_); err != 0) {
+    Fail(CheckFailure::kConnect, std::strerror(err));
     return;
   }
   state_ = State::kConnecting;
   want_write_ = true;
-  if (!ctx_.loop->Add(fd_, EPOLLOUT | EPOLLIN | EPOLLRDHUP, this)) {
-    int err = errno;
-    close(fd_);
-    fd_ = -1;
+  if (!ctx_.loop->Add(client_.fd(), EPOLLOUT | EPOLLIN | EPOLLRDHUP, this)) {
+    const int err = errno;
+    client_.Close(CloseMode::kQuietReset);
     Fail(CheckFailure::kConnect, std::strerror(err));
   }
 }
 
 void CheckActor::OnConnected() {
-  if (int err = ConnectError(fd_); err != 0) {
+  if (const int err = client_.ConnectResult(); err != 0) {
     Fail(CheckFailure::kConnect, std::strerror(err));
     return;
   }
-  SslPtr ssl(SSL_new(ctx_.ctx));
-  if (!ssl) {
+  SSL_SESSION* offer = ctx_.plan.reuse ? saved_.get() : nullptr;
+  bool offered = false;
+  if (!client_.StartTls(ctx_.ctx, ctx_.config->sni, offer, this, offered)) {
     Fail(CheckFailure::kHandshake, DrainOpensslErrors());
     return;
   }
-  SSL_set_app_data(ssl.get(), this);
-  SSL_set_connect_state(ssl.get());
-  if (!ctx_.config->sni.empty()) {
-    // SSL_set_tlsext_host_name without its C cast.
-    SSL_ctrl(ssl.get(), SSL_CTRL_SET_TLSEXT_HOSTNAME, TLSEXT_NAMETYPE_host_name,
-             const_cast<char*>(ctx_.config->sni.c_str()));
-  }
-  const bool offer = ctx_.plan.reuse && saved_ != nullptr;
-  if (offer && SSL_set_session(ssl.get(), saved_.get()) == 1) {
+  if (offered) {
     ctx_.counters->sessions_offered.Add();
     Trace("connected; ClientHello offers the saved session");
   } else {
     Trace(ctx_.plan.reuse ? "connected; ClientHello offers no session (none saved)"
                           : "connected; ClientHello offers no session (reuse off)");
   }
-  stream_ = std::make_unique<TlsStream>(std::move(ssl));
   state_ = State::kHandshaking;
   Drive();
 }
@@ -166,38 +134,33 @@ void CheckActor::OnIo(uint32_t events) {
     if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) OnConnected();
     return;
   }
-  if (stream_ == nullptr) return;
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-    size_t bytes = 0;
-    TransportEnd end = ReadInto(fd_, *stream_, bytes);
-    if (end != TransportEnd::kOpen && obs_.transport == TransportEnd::kOpen) obs_.transport = end;
-  }
+  if (client_.ssl() == nullptr) return;
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) client_.ReadSlice(kReadSlice);
   Drive();
 }
 
 void CheckActor::Drive() {
-  SSL* ssl = stream_->ssl();
+  SSL* ssl = client_.ssl();
+  CloseObservation& obs = client_.obs();
   if (state_ == State::kHandshaking) {
     int ret = SSL_do_handshake(ssl);
     if (ret == 1) {
       OnHandshakeDone();
       if (state_ == State::kIdle) return;  // the check ended (connect check, no ticket wait)
     } else {
-      ObserveSslResult(obs_, ssl, ret);
-      if (obs_.fatal_error) {
-        Fail(CheckFailure::kHandshake, obs_.error_detail);
+      ObserveSslResult(obs, ssl, ret);
+      if (obs.fatal_error) {
+        Fail(CheckFailure::kHandshake, obs.error_detail);
         return;
       }
     }
   }
   if (state_ == State::kRequest || state_ == State::kAwaitTicket || state_ == State::kKeepIdle) {
     ReadResponse();
-    if (state_ == State::kIdle || fd_ < 0) return;
+    if (state_ == State::kIdle || !client_.connected()) return;
   }
-  if (!Flush(fd_, *stream_, outbox_) && obs_.transport == TransportEnd::kOpen) {
-    obs_.transport = TransportEnd::kReset;
-  }
-  if (obs_.transport != TransportEnd::kOpen || obs_.close_notify_received || obs_.fatal_error) {
+  client_.Flush();
+  if (obs.transport != TransportEnd::kOpen || obs.close_notify_received || obs.fatal_error) {
     // The server ended the connection under us.
     if (state_ == State::kKeepIdle) {
       Trace("server closed the kept connection");
@@ -206,7 +169,7 @@ void CheckActor::Drive() {
       return;
     }
     if (state_ == State::kHandshaking) {
-      Fail(CheckFailure::kHandshake, obs_.transport == TransportEnd::kOpen
+      Fail(CheckFailure::kHandshake, obs.transport == TransportEnd::kOpen
                                          ? "connection closed during the handshake"
                                          : "server closed the connection during the handshake "
                                            "(not a TLS server?)");
@@ -219,19 +182,15 @@ void CheckActor::Drive() {
 }
 
 void CheckActor::OnHandshakeDone() {
-  SSL* ssl = stream_->ssl();
-  obs_.handshake_done = true;
+  SSL* ssl = client_.ssl();
+  client_.obs().handshake_done = true;
   const bool resumed = SSL_session_reused(ssl) == 1;
   (resumed ? ctx_.counters->resumed_handshakes : ctx_.counters->full_handshakes).Add();
   if (ctx_.trace != nullptr) {
     Trace(std::string("handshake: ") + (resumed ? "resumed " : "full ") + SSL_get_version(ssl));
   }
   if (ctx_.plan.check == CheckKind::kHttp) {
-    state_ = State::kRequest;
-    std::string request = "GET " + ctx_.config->http_path +
-                          " HTTP/1.1\r\nHost: " + HostOf(target_.text) +
-                          "\r\nUser-Agent: tlslab-check\r\n\r\n";
-    SSL_write(ssl, request.data(), static_cast<int>(request.size()));
+    SendRequest();
     return;
   }
   // A connect check is done with the handshake. In TLS 1.3 the session ticket has not arrived
@@ -250,26 +209,47 @@ void CheckActor::OnHandshakeDone() {
 }
 
 void CheckActor::ReadResponse() {
-  SSL* ssl = stream_->ssl();
+  SSL* ssl = client_.ssl();
+  // The socket read at most one slice into the BIO, so this loop is bounded too; the reader
+  // keeps at most its header cap and only counts the body.
   char buf[4096];
   for (;;) {
-    int n = SSL_read(ssl, buf, sizeof buf);
+    const int n = SSL_read(ssl, buf, sizeof buf);
     if (n <= 0) {
-      ObserveSslResult(obs_, ssl, n);
+      ObserveSslResult(client_.obs(), ssl, n);
       break;
     }
-    if (state_ == State::kRequest) response_.append(buf, static_cast<size_t>(n));
+    if (state_ == State::kRequest) response_.Feed(std::string_view(buf, static_cast<size_t>(n)));
   }
   if (state_ == State::kAwaitTicket && got_session_) {
     Succeed();
     return;
   }
   if (state_ != State::kRequest) return;
-  int status = ParseResponse(response_);
-  if (status == 0) return;
-  if (status < 0) {
-    Fail(CheckFailure::kHttpStatus, "the response is not HTTP");
-  } else if (status >= 200 && status < 400) {
+  if (client_.obs().transport != TransportEnd::kOpen || client_.obs().close_notify_received) {
+    response_.OnEof();
+  }
+  // HAProxy's httpchk judges the status line; a response with neither a length nor chunked
+  // framing is taken as complete with its header, as before (the kept connection then carries
+  // whatever follows, and a close is not waited for).
+  const bool complete = response_.state() == HttpState::kComplete ||
+                        (response_.state() == HttpState::kIncomplete &&
+                         response_.framing() == HttpFraming::kUntilClose);
+  switch (response_.state()) {
+    case HttpState::kTooLarge:
+      Fail(CheckFailure::kResponseTooLarge, response_.detail());
+      return;
+    case HttpState::kNotHttp:
+    case HttpState::kMalformed:
+      Fail(CheckFailure::kHttpStatus, response_.detail());
+      return;
+    case HttpState::kIncomplete:
+    case HttpState::kComplete:
+      break;
+  }
+  if (!complete) return;
+  const int status = response_.status();
+  if (status >= 200 && status < 400) {
     Succeed();
   } else {
     Fail(CheckFailure::kHttpStatus, "HTTP status " + std::to_string(status));
@@ -279,7 +259,7 @@ void CheckActor::ReadResponse() {
 void CheckActor::Succeed() {
   if (ctx_.plan.close == CloseMode::kKeep) {
     state_ = State::kKeepIdle;
-    if (fd_ >= 0) Flush(fd_, *stream_, outbox_);
+    client_.Flush();
   } else {
     CloseConnection(ctx_.plan.close);
     state_ = State::kIdle;
@@ -293,7 +273,7 @@ void CheckActor::Fail(CheckFailure reason, const std::string& detail) {
   if (example.empty()) example = target_.text + ": " + detail;
   Trace("check failed: " + std::string(Name(reason)) + ": " + detail);
   // A failed check closes hard, as HAProxy does (linger_risk): no close_notify, RST.
-  if (fd_ >= 0) CloseConnection(CloseMode::kQuietReset);
+  if (client_.connected()) CloseConnection(CloseMode::kQuietReset);
   state_ = State::kIdle;
   EndCheck(false);
 }
@@ -314,46 +294,13 @@ void CheckActor::EndCheck(bool ok) {
 }
 
 void CheckActor::CloseConnection(CloseMode mode) {
-  SSL* ssl = stream_ ? stream_->ssl() : nullptr;
-  const bool established = ssl != nullptr && obs_.handshake_done;
-  switch (mode) {
-    case CloseMode::kCloseNotify:
-    case CloseMode::kNotifyReset:
-      if (established) {
-        SSL_shutdown(ssl);  // sends close_notify (RFC 5246 7.2.1, RFC 8446 6.1)
-        Flush(fd_, *stream_, outbox_);
-        Trace("close_notify sent");
-      }
-      break;
-    case CloseMode::kQuiet:
-    case CloseMode::kQuietReset:
-    case CloseMode::kKeep:
-      if (ssl != nullptr) {
-        // HAProxy's ssl_sock_shutw(clean=0): "don't sent notify on SSL_shutdown".
-        SSL_set_quiet_shutdown(ssl, 1);
-        SSL_shutdown(ssl);
-      }
-      break;
-  }
-  // What the TLS layer has already written (the client's Finished, which ends a TLS 1.2
-  // resumption and every TLS 1.3 handshake) is on the wire in a real stack before its close:
-  // HAProxy's BIO writes to the socket at once. Send it ahead of the FIN or the RST.
-  if (ssl != nullptr && fd_ >= 0) Flush(fd_, *stream_, outbox_);
-  const bool reset = mode == CloseMode::kQuietReset || mode == CloseMode::kNotifyReset;
-  if (reset) SetLingerZero(fd_);
-  Trace(reset ? "RST sent" : "FIN sent");
-  if (ssl != nullptr) {
-    // Mark the shutdown done locally so SSL_free does not flag our saved session
-    // not_resumable (ssl_clear_bad_session, tls-semantics.md 4.4): the lab measures the
-    // server's choice, not an accident of the client library.
-    SSL_set_shutdown(ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
-    SSL_set_app_data(ssl, nullptr);
-  }
-  DrainOpensslErrors();
-  stream_.reset();
-  ctx_.loop->Remove(fd_);
-  close(fd_);
-  fd_ = -1;
+  if (!client_.connected()) return;
+  ctx_.loop->Remove(client_.fd());
+  // The one close (lab/tls_client.h): close_notify or quiet, what OpenSSL wrote flushed, then
+  // FIN or RST, and the shutdown marked done so our saved session stays resumable.
+  const CloseReport done = client_.Close(mode);
+  if (done.close_notify_sent) Trace("close_notify sent");
+  Trace(done.reset ? "RST sent" : "FIN sent");
   want_write_ = false;
 }
 
@@ -375,11 +322,11 @@ void CheckActor::ScheduleNext() {
 }
 
 void CheckActor::UpdateInterest() {
-  if (fd_ < 0) return;
-  const bool want_write = !outbox_.empty();
+  if (!client_.connected()) return;
+  const bool want_write = !client_.outbox().empty();
   if (want_write == want_write_) return;
   want_write_ = want_write;
-  ctx_.loop->Modify(fd_, EPOLLIN | EPOLLRDHUP | (want_write ? EPOLLOUT : 0u), this);
+  ctx_.loop->Modify(client_.fd(), EPOLLIN | EPOLLRDHUP | (want_write ? EPOLLOUT : 0u), this);
 }
 
 }  // namespace tlslab

@@ -19,10 +19,11 @@
 #include "lab/config.h"
 #include "lab/counters.h"
 #include "lab/event_loop.h"
+#include "lab/http_response.h"
 #include "lab/latency.h"
 #include "lab/net.h"
 #include "lab/ossl.h"
-#include "lab/tls_stream.h"
+#include "lab/tls_client.h"
 #include "lab/trace.h"
 
 namespace tlslab {
@@ -62,6 +63,7 @@ class CheckActor : public IoHandler {
   enum class State { kIdle, kConnecting, kHandshaking, kRequest, kAwaitTicket, kKeepIdle };
 
   void StartCheck();
+  void SendRequest();
   void Connect();
   void OnConnected();
   void Drive();
@@ -80,13 +82,10 @@ class CheckActor : public IoHandler {
   Endpoint target_;
   Health health_;
   State state_ = State::kIdle;
-  int fd_ = -1;
-  std::unique_ptr<TlsStream> stream_;
-  std::string outbox_;
-  std::string response_;
-  CloseObservation obs_;
-  SslSessionPtr saved_;       // the one saved session (HAProxy: reused_sess)
-  bool got_session_ = false;  // a session arrived on this connection
+  TlsClient client_;             // the connection (lab/tls_client.h)
+  HttpResponseReader response_;  // the http check's response, bounded (lab/http_response.h)
+  SslSessionPtr saved_;          // the one saved session (HAProxy: reused_sess)
+  bool got_session_ = false;     // a session arrived on this connection
   bool want_write_ = false;
   uint64_t conn_id_ = 0;
   Clock::time_point due_{};          // when this check was due (drives the fixed-rate schedule)

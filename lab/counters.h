@@ -25,10 +25,12 @@ inline constexpr size_t kCloseKindCount = kAllCloseKinds.size();
 inline size_t Index(CloseKind k) { return static_cast<size_t>(k); }
 
 // Why a check failed (HAProxy's L4/L6/L7 check statuses, in our words).
-enum class CheckFailure { kConnect, kTimeout, kHandshake, kHttpStatus, kClosed };
-inline constexpr std::array kAllCheckFailures = {CheckFailure::kConnect, CheckFailure::kTimeout,
-                                                 CheckFailure::kHandshake,
-                                                 CheckFailure::kHttpStatus, CheckFailure::kClosed};
+// kResponseTooLarge: the response exceeded the reader's caps (lab/http_response.h), a hostile
+// or broken backend (issue 8, item 1); HAProxy's check buffer is bounded the same way.
+enum class CheckFailure { kConnect, kTimeout, kHandshake, kHttpStatus, kClosed, kResponseTooLarge };
+inline constexpr std::array kAllCheckFailures = {
+    CheckFailure::kConnect,    CheckFailure::kTimeout, CheckFailure::kHandshake,
+    CheckFailure::kHttpStatus, CheckFailure::kClosed,  CheckFailure::kResponseTooLarge};
 inline std::string_view Name(CheckFailure f) {
   switch (f) {
     case CheckFailure::kConnect:
@@ -41,6 +43,8 @@ inline std::string_view Name(CheckFailure f) {
       return "http_status";
     case CheckFailure::kClosed:
       return "closed";
+    case CheckFailure::kResponseTooLarge:
+      return "response_too_large";
   }
   return "?";
 }

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "lab/net.h"
+#include "lab/tls_client.h"
 
 namespace tlslab {
 namespace {
@@ -196,12 +197,12 @@ void ServerConn::Finish() {
   // A FIN only closes the peer's half: our close_notify can still travel. After an RST it
   // cannot.
   if (say_goodbye && obs_.transport != TransportEnd::kReset) {
-    SSL_shutdown(stream_.ssl());
+    ShutdownTls(stream_.ssl(), TlsGoodbye::kCloseNotify);
     Flush(fd_, stream_, outbox_);
   }
   // Mark the shutdown as done locally so SSL_free's ssl_clear_bad_session leaves the cache
   // alone (tls-semantics.md 2.1, mechanism 2): the profile has already decided.
-  SSL_set_shutdown(stream_.ssl(), SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+  MarkTlsShutdownDone(stream_.ssl());
   DrainOpensslErrors();
   delete this;
 }

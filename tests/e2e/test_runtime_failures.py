@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-REASONS = {"connect", "timeout", "handshake", "http_status", "closed"}
+REASONS = {"connect", "timeout", "handshake", "http_status", "closed", "response_too_large"}
 THREE_CHECKS = "--inter 100ms --max-checks 3 --duration 10s"
 
 
