@@ -8,7 +8,8 @@
 namespace tlslab {
 namespace {
 
-// The incident as written up (shared/reference/incident-writeup.txt): "100s of services and
+// The incident as written up ("Anatomy of an HAProxy <-> Java TLS bug", retold in
+// docs/incident-walkthrough.md): "100s of services and
 // backends", HAProxy's default `inter 2000`, and SslBackendKeyRate "continuously over 300",
 // i.e. about 600 backends / 2 s. HTTP checks, the path HAProxy 1.7.4 changed.
 Config IncidentDefaults() {

@@ -195,7 +195,7 @@ void CheckActor::OnHandshakeDone() {
   }
   // A connect check is done with the handshake. In TLS 1.3 the session ticket has not arrived
   // yet; a checker that reads after the handshake waits for it, one that closes has nothing
-  // to resume next time (tls-semantics.md 7, note 4).
+  // to resume next time (docs/tls-semantics.md 7, note 4).
   if (ctx_.plan.read_after_handshake && SSL_version(ssl) == TLS1_3_VERSION && !got_session_) {
     state_ = State::kAwaitTicket;
     ticket_timer_ = ctx_.loop->After(kTicketWait, [this] {

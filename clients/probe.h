@@ -1,4 +1,4 @@
-// `tlslab probe HOST:PORT`: is a real TLS server strict or lenient (DESIGN.md 1, question 3)?
+// `tlslab probe HOST:PORT`: is a real TLS server strict or lenient (docs/design.md 1, question 3)?
 //
 // For each resumption mechanism a client can ask for (a row), the probe first checks that the
 // server resumes at all, then measures what each close kind does to the session:

@@ -1,7 +1,7 @@
-// The probe's transport (internal to clients/probe_*.cc): one blocking connection on top of
-// the lab's one TLS client (lab/tls_client.h), every wait bounded by the probe's timeout
-// whatever the server sends, and the HTTP response read by the lab's one bounded reader
-// (lab/http_response.h).
+// The probe's transport (internal to the probe: probe_experiment.cc uses it): one blocking
+// connection on top of the lab's one TLS client (lab/tls_client.h), every wait bounded by the
+// probe's timeout whatever the server sends, and the HTTP response read by the lab's one bounded
+// reader (lab/http_response.h).
 #pragma once
 
 #include <openssl/ssl.h>
@@ -54,7 +54,7 @@ class ProbeConnection {
   // too, and OpenSSL 3 with stateful tickets removes only the latest one's cache entry after
   // an unexpected EOF, so the choice shows). A copy, so that nothing later on this connection
   // (an alert from the server, SSL_free) can mark the offered session not_resumable on our
-  // side (tls-semantics.md 2.1, mechanism 3).
+  // side (docs/tls-semantics.md 2.1, mechanism 3).
   void OnNewSession(SSL_SESSION* session);
 
   bool resumed() const { return resumed_; }

@@ -32,7 +32,7 @@ void ObserveSslResult(CloseObservation& obs, SSL* ssl, int ret);
 // 1. No completed handshake: handshake_failed (no session exists to keep or remove).
 // 2. close_notify received: close_notify, even if an RST followed. The alert reached the TLS
 //    layer first, which is what HAProxy 1.7.4's "close_notify then RST" relies on
-//    (tls-semantics.md 4.1; JDK's recvCN is set before the RST is seen).
+//    (docs/tls-semantics.md 4.1; JDK's recvCN is set before the RST is seen).
 // 3. A fatal alert or protocol error: alert (RFC 5246 7.2: the session MUST be invalidated).
 // 4. RST: reset. 5. FIN: eof. 6. Our own idle timeout: timeout.
 // A connection still open with none of these is a timeout (it was closed for us).

@@ -1,4 +1,4 @@
-// The figures of a run (DESIGN.md section 8), computed from 1 Hz samples of the counters.
+// The figures of a run (docs/design.md 8), computed from 1 Hz samples of the counters.
 #pragma once
 
 #include <optional>

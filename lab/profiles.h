@@ -1,4 +1,4 @@
-// Profiles: named, cited rows of behaviour (DESIGN.md section 7), in two levels.
+// Profiles: named, cited rows of behaviour (docs/design.md 7), in two levels.
 //
 //   Behaviour  what a server does with the sessions in its cache after a close the peer did not
 //              announce (a FIN, an RST), plus its cache and ticket settings. A handful exist.

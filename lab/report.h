@@ -1,4 +1,4 @@
-// Results: one JSON document per run (DESIGN.md section 8) and the human table.
+// Results: one JSON document per run (docs/design.md 8) and the human table.
 #pragma once
 
 #include <nlohmann/json.hpp>

@@ -36,7 +36,7 @@ void ShutdownTls(SSL* ssl, TlsGoodbye how);
 
 // Marks the shutdown as done locally (SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN), so that
 // SSL_free's ssl_clear_bad_session neither removes the server's cache entry nor flags the
-// client's saved session not_resumable (tls-semantics.md 2.1 and 4.4): the lab measures
+// client's saved session not_resumable (docs/tls-semantics.md 2.1 and 4.4): the lab measures
 // the profile's choice, not an accident of the library. Every close in the lab ends with it.
 void MarkTlsShutdownDone(SSL* ssl);
 

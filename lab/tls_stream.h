@@ -2,7 +2,7 @@
 // moves bytes between a socket and the BIOs; tests move them between two streams directly.
 //
 // Why memory BIOs rather than SSL_set_fd: OpenSSL 3 turns an EOF without close_notify into a
-// fatal error that removes the session from the cache (ssl3_send_alert, tls-semantics.md 2.2),
+// fatal error that removes the session from the cache (ssl3_send_alert, docs/tls-semantics.md 2.2),
 // and SSL_OP_IGNORE_UNEXPECTED_EOF hides the EOF behind a fake close_notify. With memory BIOs
 // OpenSSL never sees the transport's end: the lab observes it itself, classifies it, and the
 // profile alone decides the session's fate. SSL_shutdown and SSL_set_quiet_shutdown are still

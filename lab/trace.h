@@ -1,4 +1,4 @@
-// --trace: one readable line per event per connection, in the vocabulary of DESIGN.md, for
+// --trace: one readable line per event per connection, in the vocabulary of docs/design.md, for
 // teaching and debugging. Off by default; when off, callers pay one branch.
 #pragma once
 

@@ -1,4 +1,4 @@
-// The lab's vocabulary (DESIGN.md section 2) as enums, with the one place where each value
+// The lab's vocabulary (docs/design.md 2) as enums, with the one place where each value
 // gets its name. Names are part of the interface: flags, JSON keys, plots and docs use them.
 #pragma once
 

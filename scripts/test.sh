@@ -48,10 +48,12 @@ if [ "$quick" -eq 0 ]; then
   run_suite build-asan asan+ubsan
 fi
 
+log "citations (every docs/NAME.md SECTION and repository path resolves in the repository)"
+"$TLSLAB_PYTHON" -m pytest -q -p no:cacheprovider tests/docs
 log "formatting (clang-format, Google style)"
 files=$(git ls-files '*.cc' '*.h')
 clang-format --dry-run -Werror $files
 log "Python style (flake8)"
 flake8 --max-line-length 100 bindings/tlslab bindings/_build_info_installed.py experiments \
-  tests/python tests/install
+  tests/python tests/install tests/docs
 log "all tests passed"

@@ -201,7 +201,7 @@ void ServerConn::Finish() {
     Flush(fd_, stream_, outbox_);
   }
   // Mark the shutdown as done locally so SSL_free's ssl_clear_bad_session leaves the cache
-  // alone (tls-semantics.md 2.1, mechanism 2): the profile has already decided.
+  // alone (docs/tls-semantics.md 2.1, mechanism 2): the profile has already decided.
   MarkTlsShutdownDone(stream_.ssl());
   DrainOpensslErrors();
   delete this;

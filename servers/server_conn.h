@@ -1,5 +1,5 @@
 // One accepted connection on a virtual backend: handshake, answer http checks, wait for the
-// peer to close, then classify the close and apply the profile (DESIGN.md section 5).
+// peer to close, then classify the close and apply the profile (docs/design.md 5).
 //
 //   accept -> handshaking --(Finished)--> established --(close_notify | FIN | RST | alert
 //                 |                           |            | idle timeout)--> Finish()

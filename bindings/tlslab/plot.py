@@ -21,7 +21,7 @@ from tlslab.result import Result
 if TYPE_CHECKING:
     import pandas
 
-# Axis labels: the vocabulary of DESIGN.md section 2, with units.
+# Axis labels: the vocabulary of docs/design.md 2, with units.
 LABELS = {
     "backends": "backends (log scale)",
     "inter_s": "check interval (s)",

@@ -1,4 +1,4 @@
-"""tlslab.Result: the figures of one run (DESIGN.md section 8) as attributes, the whole JSON
+"""tlslab.Result: the figures of one run (docs/design.md 8) as attributes, the whole JSON
 document as `to_dict()`, and the 1 Hz time series as a pandas DataFrame."""
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ std::string CompleteHandshake(BioPair& pair);
 
 // Marks both ends as shut down without sending anything (SSL_set_shutdown), so that freeing
 // them leaves the server's cache alone: OpenSSL removes the session of an SSL object freed
-// without SSL_SENT_SHUTDOWN (tls-semantics.md 2.1, mechanism 2). The server engine does the
+// without SSL_SENT_SHUTDOWN (docs/tls-semantics.md 2.1, mechanism 2). The server engine does the
 // same in ServerConn::Finish; tests that are about the cache must do it too.
 void MarkShutDown(BioPair& pair);
 

@@ -27,9 +27,11 @@ SELF = Path(__file__).resolve().relative_to(ROOT).as_posix()
 TEXT_SUFFIXES = {".cc", ".h", ".py", ".md", ".sh", ".txt", ".java", ".ipynb", ".csv", ".in",
                  ".ini", ".cfg", ".toml", ".json", ""}
 # Folders whose files a run creates (git-ignored): naming them in prose is fine.
-GENERATED = ("experiments/results/", "build", "docs/notebooks/")
+GENERATED = ("experiments/results", "build", "docs/notebooks/")
 
-CITATION = re.compile(r"(?P<path>(?:[\w.-]+/)*[\w-]+\.md)\)?:?\s+(?P<rest>§?\d[^\n]*)")
+CITATION = re.compile(
+    r"(?P<path>(?:[\w.-]+/)*[\w-]+\.md)\)?:?\s+(?:sections?\s+)?(?P<rest>§?\d[^\n]*)"
+)
 SECTION = re.compile(
     r"^§?(?P<num>\d+(?:\.\d+)*)(?:\s*[–-]\s*§?(?P<to>\d+(?:\.\d+)*))?"
     r"(?:\s+(?P<what>rows?|table|mechanisms?|notes?|items?)(?:\s+(?P<item>\d+))?)?"
@@ -127,7 +129,7 @@ def problems_in(source: str) -> list[Problem]:
     text = (ROOT / source).read_text(encoding="utf-8", errors="replace")
     for lineno, line in enumerate(text.splitlines(), 1):
         where = f"{source}:{lineno}"
-        if "shared/reference" in line or "../shared" in line:
+        if re.search(r"shared/reference|\.\./shared|reference/tls-semantics", line):
             found.append(Problem(where, "cites a file outside the repository"))
         for m in CITATION.finditer(line):
             cited = m.group("path")
@@ -136,7 +138,8 @@ def problems_in(source: str) -> list[Problem]:
                 found.append(Problem(where, f"'{cited}' does not resolve to a file in the "
                                      "repository (outside docs/, name it as docs/NAME.md)"))
                 continue
-            for token in re.split(r"[,;]|\band\b", m.group("rest")):
+            rest = re.split(r"[)\]:\"'`]", m.group("rest"))[0]  # the citation ends there
+            for token in re.split(r"[,;]|\band\b", rest):
                 token = token.strip()
                 if not re.match(r"^§?\d", token):
                     break

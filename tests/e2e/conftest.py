@@ -1,6 +1,6 @@
 """Fixtures for the end-to-end tests: real `tlslab` processes over real loopback sockets.
 
-Rules every helper keeps (DESIGN.md section 10):
+Rules every helper keeps (docs/design.md 10):
 - every wait has a timeout: reading the ready line, waiting for an exit, reading a socket;
 - every process started here is ended on teardown (SIGTERM, then SIGKILL) and asks the kernel
   to SIGKILL it should the test process die first (PR_SET_PDEATHSIG);

@@ -34,7 +34,7 @@ TLS_MODES = {
 # ---------------------------------------------------------------------------------------------
 # The expectation, with its reasons.
 
-# What the server sees when the checker closes a check (DESIGN.md section 2): close-notify and
+# What the server sees when the checker closes a check (docs/design.md 2): close-notify and
 # notify-reset deliver close_notify before anything else, so the server reads it first; quiet
 # is a FIN without close_notify (eof); quiet-reset an RST without close_notify (reset). keep
 # does not close: the next check reuses the connection.

@@ -1,5 +1,5 @@
 """`tlslab probe HOST:PORT` against real processes over loopback: tlslab's own strict and
-lenient servers, `openssl s_server` (the real OpenSSL 3 behaviour, tls-semantics.md 2.2), a
+lenient servers, `openssl s_server` (the real OpenSSL 3 behaviour, docs/tls-semantics.md 2.2), a
 port with nothing listening, plain TCP servers that are not TLS, and bad input.
 
 Self-contained (its own small helpers: another file owns conftest.py). Every wait has a
@@ -323,7 +323,7 @@ def test_openssl_s_server_default_drops_session_id_on_fin_only(s_server):
     doc = probe_json(s_server())
     # OpenSSL 3 without SSL_OP_IGNORE_UNEXPECTED_EOF: s_server is in SSL_read when the FIN
     # arrives, the EOF is a fatal error (SSL_R_UNEXPECTED_EOF_WHILE_READING), and
-    # ssl3_send_alert removes the session from the cache (tls-semantics.md 2.2, row 14).
+    # ssl3_send_alert removes the session from the cache (docs/tls-semantics.md 2.2, row 14).
     # An RST is SSL_ERROR_SYSCALL, not fatal; s_server then still calls SSL_shutdown (it
     # prints "shutting down SSL"), so SSL_SENT_SHUTDOWN is set and SSL_free keeps the session.
     assert fates(doc, "session-id") == {"close_notify": "kept", "eof": "removed", "reset": "kept"}

@@ -26,9 +26,9 @@ class Row:
     ticket:     connection A's session carried a ticket (the server issued an RFC 5077 ticket
                 or a TLS 1.3 NewSessionTicket). False for "ticket" means the server issued none,
                 so the client resumed by session ID.
-    resumes_by: the resumption mechanism in DESIGN.md section 2 terms that was exercised:
+    resumes_by: the resumption mechanism in docs/design.md 2 terms that was exercised:
                 session-id, ticket, psk-stateless or psk-stateful.
-    why:        one line, with its source (tls-semantics.md section, JDK bug, option).
+    why:        one line, with its source (docs/tls-semantics.md section, JDK bug, option).
     """
 
     mechanism: str

@@ -31,7 +31,7 @@ import struct
 import time
 from typing import Iterable, Sequence
 
-# Resumption mechanisms, named as in DESIGN.md section 2, with what the client offers.
+# Resumption mechanisms, named as in docs/design.md 2, with what the client offers.
 #   session-id: TLS 1.2 and the client sends no SessionTicket extension (ssl.OP_NO_TICKET), so
 #               the only way to resume is the server's session-ID cache;
 #   ticket:     TLS 1.2, SessionTicket extension offered: the server resumes from an RFC 5077
@@ -40,12 +40,12 @@ from typing import Iterable, Sequence
 #               stateful: the client cannot tell; the peer's configuration says which).
 MECHANISMS = ("session-id", "ticket", "tls13")
 
-# How connection A ends (DESIGN.md section 2 close modes; what the server sees in brackets):
+# How connection A ends (docs/design.md 2 close modes; what the server sees in brackets):
 #   close_notify: close_notify, then FIN; wait for the server to close        [close_notify]
 #   eof:          FIN without close_notify; wait for the server to close      [eof]
 #   reset:        no close_notify, RST (SO_LINGER {1, 0})                     [reset]
 #   notify_reset: close_notify, then RST at once: HAProxy 1.7.4-2.1 checks   [close_notify, or
-#                 that read a response (tls-semantics.md 4.1)                 reset if the RST
+#                 that read a response (docs/tls-semantics.md 4.1)                 reset if the RST
 #                                                                             wins the race]
 CLOSE_MODES = ("close_notify", "eof", "reset", "notify_reset")
 # Not in the matrices: close_notify, NOTIFY_GAP_S, then RST. Shows what notify_reset does when

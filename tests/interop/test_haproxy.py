@@ -1,16 +1,16 @@
 """HAProxy 2.6 (Debian, OpenSSL 3.0) as a TLS frontend (`bind ... ssl crt`, mode http): what
 happens to a session when the client closes without close_notify. See docs/real-stacks.md.
 
-tls-semantics.md 2.6 leaves HAProxy frontends [UNVERIFIED]; what the real one does:
+docs/tls-semantics.md 2.6 leaves HAProxy frontends [UNVERIFIED]; what the real one does:
 * EOF (FIN without close_notify): kept. HAProxy reads through its own BIO, whose ctrl answers
   0 to BIO_CTRL_EOF (src/ssl_sock.c ha_ssl_ctrl, in every version in the code index), so
   OpenSSL 3.0's "unexpected eof while reading" fatal error (which needs BIO_eof) never fires;
   the EOF comes back as SSL_ERROR_SYSCALL, which HAProxy handles as a read shutdown.
 * RST: removed from the session-ID cache (and TLS 1.3 stateful tickets with no-tls-tickets).
-  Consistent with tls-semantics.md 2.1 mechanism 2: on a connection error HAProxy frees the
+  Consistent with docs/tls-semantics.md 2.1 mechanism 2: on a connection error HAProxy frees the
   SSL without SSL_shutdown, so ssl_clear_bad_session removes the session [inferred from the
   observed fates: stateless tickets survive, cached sessions do not].
-* close_notify then RST at once (HAProxy 1.7.4's own check close, tls-semantics.md 4.1): a
+* close_notify then RST at once (HAProxy 1.7.4's own check close, docs/tls-semantics.md 4.1): a
   race. If HAProxy reads the close_notify before the RST arrives, the session is kept; if the
   RST is there first, it is removed. Measured here: about half and half over 20 trials; with
   50 ms between the two, always kept (test_close_notify_read_before_rst_keeps_the_session).
@@ -29,18 +29,18 @@ from expectations import K, R, RACE, Row, cases, check_row, check_table
 
 EOF_KEPT = (
     "EOF: HAProxy's BIO never reports BIO_eof (ha_ssl_ctrl), so no OpenSSL 3 "
-    "unexpected-EOF fatal error (tls-semantics.md 2.2 does not apply)"
+    "unexpected-EOF fatal error (docs/tls-semantics.md 2.2 does not apply)"
 )
 RST_REMOVED = (
     "RST: SSL_free without SSL_shutdown -> ssl_clear_bad_session "
-    "(tls-semantics.md 2.1 mechanism 2)"
+    "(docs/tls-semantics.md 2.1 mechanism 2)"
 )
 NOTIFY_RACE = (
     "close_notify+RST: race between HAProxy reading the close_notify (kept) and "
     "the RST arriving first (removed)"
 )
-TICKET = "RFC 5077 ticket: resumption from the ticket never reads the cache (tls-semantics.md 2.5)"
-STATELESS = "TLS 1.3 stateless ticket, not in the cache (tls-semantics.md 2.5)"
+TICKET = "RFC 5077 ticket: resumption from the ticket never reads the cache (docs/tls-semantics.md 2.5)"
+STATELESS = "TLS 1.3 stateless ticket, not in the cache (docs/tls-semantics.md 2.5)"
 
 EXPECTED: dict[str, list[Row]] = {
     "haproxy": [

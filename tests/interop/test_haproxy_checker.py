@@ -7,7 +7,7 @@ HAProxy runs `haproxy -f CFG -db` with one backend of N `server` lines pointing 
 The two runs happen side by side. What the servers saw must agree:
 
 * the close kinds: the same kinds make up the bulk of the closes (HAProxy 2.2+ closes every
-  check with a quiet shutdown, then an RST: the server sees `reset`; tls-semantics.md 4.1,
+  check with a quiet shutdown, then an RST: the server sees `reset`; docs/tls-semantics.md 4.1,
   commit 3d5e12184);
 * the key rate (full handshakes per second, SslBackendKeyRate) within 10 % (with a slack of two
   handshakes for the edges of the runs), and the full-handshake share within 10 points.

@@ -14,10 +14,10 @@ from expectations import K, Row, cases, check_row, check_table
 
 LENIENT = (
     "closeInbound() without close_notify throws but does not invalidate since "
-    "JDK-8273553 (17.0.6+; tls-semantics.md 1.2, row 7)"
+    "JDK-8273553 (17.0.6+; docs/tls-semantics.md 1.2, row 7)"
 )
-TICKET = "stateless RFC 5077 ticket (JDK 13+ default; tls-semantics.md 1.5)"
-STATELESS = "stateless TLS 1.3 ticket (JDK 13+ default; tls-semantics.md 1.5)"
+TICKET = "stateless RFC 5077 ticket (JDK 13+ default; docs/tls-semantics.md 1.5)"
+STATELESS = "stateless TLS 1.3 ticket (JDK 13+ default; docs/tls-semantics.md 1.5)"
 
 EXPECTED: dict[str, list[Row]] = {
     "java-engine": [

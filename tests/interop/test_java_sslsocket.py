@@ -1,7 +1,7 @@
 """JDK 17 SSLServerSocket (java/SocketServer.java): what happens to a session when the client
 closes without close_notify. Observed on Debian's OpenJDK 17.0.15; see docs/real-stacks.md.
 
-Finding against tls-semantics.md 1.3 / row 8: an RST does NOT drop the session on 17.0.15.
+Finding against docs/tls-semantics.md 1.3 / row 8: an RST does NOT drop the session on 17.0.15.
 JDK-8274736 ("Concurrent read/close of SSLSockets causes SSLSessions to be invalidated
 unnecessarily"; openjdk/jdk PR 6197, jdk17u PR 294, jdk11u-dev PR 711) made
 TransportContext.fatal() skip conSession.invalidate() when the cause is a SocketException, and
@@ -17,28 +17,28 @@ from expectations import K, R, Row, cases, check_row, check_table
 
 EOF_AS_CLOSE_NOTIFY = (
     "EOF: SSLSocketImpl.handleEOF treats it as close_notify when "
-    "requireCloseNotify=false (tls-semantics.md 1.3)"
+    "requireCloseNotify=false (docs/tls-semantics.md 1.3)"
 )
 RST_KEPT = (
     "RST: SocketException -> fatal() without invalidate() since JDK-8274736 "
-    "(contradicts tls-semantics.md 1.3 and row 8, which say dropped)"
+    "(contradicts docs/tls-semantics.md 1.3 and row 8, which say dropped)"
 )
 REQUIRE = (
     "requireCloseNotify=true: EOF -> SSLProtocolException -> fatal() -> invalidate() "
-    "(tls-semantics.md 1.3, 1.4)"
+    "(docs/tls-semantics.md 1.3, 1.4)"
 )
 TICKET = (
     "stateless RFC 5077 ticket (JDK 13+ default): the invalidated cache entry is not "
-    "consulted (tls-semantics.md 1.5)"
+    "consulted (docs/tls-semantics.md 1.5)"
 )
-STATELESS = "stateless TLS 1.3 ticket (JDK 13+ default): not in the cache (tls-semantics.md 1.5)"
+STATELESS = "stateless TLS 1.3 ticket (JDK 13+ default): not in the cache (docs/tls-semantics.md 1.5)"
 NO_TICKETS = (
     "enableSessionTicketExtension=false: no RFC 5077 ticket, resumed by session ID "
-    "(tls-semantics.md 1.4)"
+    "(docs/tls-semantics.md 1.4)"
 )
 STATEFUL = (
     "enableSessionTicketExtension=false: stateful TLS 1.3 tickets, children of the "
-    "session, invalidated with it (tls-semantics.md 1.5)"
+    "session, invalidated with it (docs/tls-semantics.md 1.5)"
 )
 
 EXPECTED: dict[str, list[Row]] = {

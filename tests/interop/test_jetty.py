@@ -22,10 +22,10 @@ from expectations import K, Row, cases, check_row, check_table
 
 JETTY = (
     "Jetty 9.4.6+ SslConnection: no closeInbound() on a server connection after the "
-    "handshake (jetty #523, d53af5d; tls-semantics.md 1.6, row 9)"
+    "handshake (jetty #523, d53af5d; docs/tls-semantics.md 1.6, row 9)"
 )
-TICKET = "stateless RFC 5077 ticket (JDK 13+ default; tls-semantics.md 1.5)"
-STATELESS = "stateless TLS 1.3 ticket (JDK 13+ default; tls-semantics.md 1.5)"
+TICKET = "stateless RFC 5077 ticket (JDK 13+ default; docs/tls-semantics.md 1.5)"
+STATELESS = "stateless TLS 1.3 ticket (JDK 13+ default; docs/tls-semantics.md 1.5)"
 
 EXPECTED: dict[str, list[Row]] = {
     "jetty": [

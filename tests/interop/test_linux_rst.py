@@ -1,7 +1,7 @@
 """The kernel premise behind the notify_reset close mode (close_notify, then RST at once, as
 HAProxy 1.7.4-2.1 checks close): on Linux, bytes that arrived before an RST stay readable.
 
-tls-semantics.md 4.1 leaves "whether the peer's kernel delivers data queued ahead of an RST to
+docs/tls-semantics.md 4.1 leaves "whether the peer's kernel delivers data queued ahead of an RST to
 the application" [UNVERIFIED]. It does: recv() returns the queued bytes first and only then
 fails with ECONNRESET; epoll reports EPOLLIN together with EPOLLERR|EPOLLHUP. So whether a
 server sees the close_notify depends on the server: one that reads first gets it (JDK

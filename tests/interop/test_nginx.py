@@ -13,10 +13,10 @@ from expectations import K, Row, cases, check_row, check_table
 # SSL_SENT_SHUTDOWN in ngx_ssl_shutdown before SSL_free.
 LENIENT = (
     "nginx: SSL_OP_IGNORE_UNEXPECTED_EOF and SSL_set_shutdown(SENT) before SSL_free "
-    "(tls-semantics.md 2.6)"
+    "(docs/tls-semantics.md 2.6)"
 )
-TICKET = "RFC 5077 ticket: resumption from the ticket never reads the cache (tls-semantics.md 2.5)"
-STATELESS = "TLS 1.3 stateless ticket, not in the cache (tls-semantics.md 2.5)"
+TICKET = "RFC 5077 ticket: resumption from the ticket never reads the cache (docs/tls-semantics.md 2.5)"
+STATELESS = "TLS 1.3 stateless ticket, not in the cache (docs/tls-semantics.md 2.5)"
 
 EXPECTED: dict[str, list[Row]] = {
     "nginx": [
@@ -25,7 +25,7 @@ EXPECTED: dict[str, list[Row]] = {
         Row("tls13", K, K, K, K, True, "psk-stateless", STATELESS),
     ],
     # ssl_session_tickets off = SSL_OP_NO_TICKET: TLS 1.3 tickets become stateful and live in
-    # the shared cache (tls-semantics.md 2.5), so this configuration tests nginx's cache path.
+    # the shared cache (docs/tls-semantics.md 2.5), so this configuration tests nginx's cache path.
     "nginx-no-tickets": [
         Row("session-id", K, K, K, K, False, "session-id", LENIENT),
         Row(

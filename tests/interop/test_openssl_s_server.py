@@ -15,9 +15,9 @@ from expectations import K, R, Row, cases, check_row, check_table
 # "unexpected eof while reading") -> ssl3_send_alert(fatal) -> SSL_CTX_remove_session.
 EOF_FATAL = (
     "EOF: OpenSSL 3.0 SSLfatal(unexpected eof while reading) -> ssl3_send_alert -> "
-    "SSL_CTX_remove_session (tls-semantics.md 2.1 mechanism 1, 2.2)"
+    "SSL_CTX_remove_session (docs/tls-semantics.md 2.1 mechanism 1, 2.2)"
 )
-# RST: SSL_ERROR_SYSCALL without an alert (tls-semantics.md 2.3); s_server then sets
+# RST: SSL_ERROR_SYSCALL without an alert (docs/tls-semantics.md 2.3); s_server then sets
 # SSL_SENT_SHUTDOWN (sv_body `err:` do_ssl_shutdown/SSL_set_shutdown; -www: BIO_f_ssl's
 # ssl_free calls SSL_shutdown before SSL_free), so ssl_clear_bad_session never fires.
 RST_KEPT = (
@@ -26,13 +26,13 @@ RST_KEPT = (
 )
 IGNORE_EOF = (
     "-ignore_unexpected_eof = SSL_OP_IGNORE_UNEXPECTED_EOF: EOF handled as "
-    "close_notify (tls-semantics.md 2.2)"
+    "close_notify (docs/tls-semantics.md 2.2)"
 )
-TICKET = "RFC 5077 ticket: resumption from the ticket never reads the cache (tls-semantics.md 2.5)"
-STATELESS = "TLS 1.3 stateless ticket, not in the cache (openssl PR #6293; " "tls-semantics.md 2.5)"
+TICKET = "RFC 5077 ticket: resumption from the ticket never reads the cache (docs/tls-semantics.md 2.5)"
+STATELESS = "TLS 1.3 stateless ticket, not in the cache (openssl PR #6293; " "docs/tls-semantics.md 2.5)"
 STATEFUL = (
     "-no_ticket in TLS 1.3 = stateful tickets in the cache (openssl 7e4d731b1c07; "
-    "tls-semantics.md 2.5)"
+    "docs/tls-semantics.md 2.5)"
 )
 NO_TICKET = "-no_ticket: no RFC 5077 ticket issued, the client resumes by session ID"
 

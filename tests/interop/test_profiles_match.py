@@ -71,24 +71,24 @@ NOT_HERE: tuple[tuple[str, str], ...] = (
         "JDK 8u252 (old SSLEngine) and Jetty <= 9.3.19 / 9.4.5 are not installable here "
         "(Debian bookworm ships OpenJDK 17 and Jetty 9.4.57). Source: openjdk/jdk@fde1dab "
         "SSLEngineImpl.closeInbound -> fatal -> sess.invalidate(); Jetty 9.3.16 SslConnection "
-        "calls closeInbound on EOF, fixed by d53af5d (#523); tls-semantics.md 1.2, 1.6, 8 row 1",
+        "calls closeInbound on EOF, fixed by d53af5d (#523); docs/tls-semantics.md 1.2, 1.6, 8 row 1",
     ),
     (
         "jdk11-sslengine-old",
         "JDK 11.0.0-11.0.17 is not installable here. Source: TransportContext.fatal "
         "invalidates (openjdk/jdk@0278846); fixed by JDK-8273553 in 11.0.18 "
-        "(jdk11u-dev#1422); tls-semantics.md 1.2, 8 row 4",
+        "(jdk11u-dev#1422); docs/tls-semantics.md 1.2, 8 row 4",
     ),
     (
         "jdk17-sslengine-old",
         "JDK 17.0.0-17.0.5 is not installable here (Debian has 17.0.15, which has "
-        "JDK-8273553). Source: jdk17u-dev#695 (the 17.0.6 backport); tls-semantics.md 1.2, "
+        "JDK-8273553). Source: jdk17u-dev#695 (the 17.0.6 backport); docs/tls-semantics.md 1.2, "
         "8 row 6",
     ),
     (
         "go",
         "no Go TLS server is installed here. Source: Go crypto/tls handshake_server.go "
-        "checkForResumption (tickets only, no session-ID cache); tls-semantics.md 3, 8 row 17",
+        "checkForResumption (tickets only, no session-ID cache); docs/tls-semantics.md 3, 8 row 17",
     ),
 )
 CHECKERS_NOT_HERE: tuple[tuple[str, str], ...] = (
@@ -96,18 +96,18 @@ CHECKERS_NOT_HERE: tuple[tuple[str, str], ...] = (
         "haproxy-1.7.3",
         "HAProxy 1.7 is not installable here (Debian bookworm ships 2.6). Source: HAProxy "
         "src/checks.c before 544d48151 (conn_data_shutw_hard, SSL_set_quiet_shutdown), "
-        "fd_delete linger_risk RST; tls-semantics.md 4.1",
+        "fd_delete linger_risk RST; docs/tls-semantics.md 4.1",
     ),
     (
         "haproxy-1.7.4",
         "HAProxy 1.7 is not installable here. Source: commit 544d48151 'attempt clean shutw "
         "for SSL check' (http checks only; connect checks still SSL_free without "
-        "SSL_shutdown); tls-semantics.md 4.1",
+        "SSL_shutdown); docs/tls-semantics.md 4.1",
     ),
     (
         "haproxy-3.4",
         "HAProxy 3.4 is not installable here. Source: commits dcce93691 and 420b42df1 "
-        "(CO_FL_SSL_NO_CACHED_INFO: checks never resume); tls-semantics.md 4.2",
+        "(CO_FL_SSL_NO_CACHED_INFO: checks never resume); docs/tls-semantics.md 4.2",
     ),
 )
 

@@ -131,7 +131,7 @@ TEST(EffectiveCheckPlanTest, ExplicitKnobBeatsPresetBeatsDefault) {
        Checker("haproxy-1.7.4", CK::kConnect),
        {CK::kConnect, CM::kQuietReset, true, false},
        "the connect preset: check-ssl closes right after the handshake, reading nothing "
-       "(tls-semantics.md 7.4)"},
+       "(docs/tls-semantics.md 7.4)"},
       {"close_overrides_preset",
        With(Checker("haproxy-1.7.4", CK::kHttp), [](auto& c) { c.close = CM::kCloseNotify; }),
        {CK::kHttp, CM::kCloseNotify, true, true},

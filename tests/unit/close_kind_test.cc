@@ -84,7 +84,7 @@ const Scenario kScenarios[] = {
        obs.transport = TransportEnd::kReset;
      },
      CloseKind::kCloseNotify, true, false,
-     "HAProxy 1.7.4: the alert reached the TLS layer before the RST (tls-semantics.md 4.1)"},
+     "HAProxy 1.7.4: the alert reached the TLS layer before the RST (docs/tls-semantics.md 4.1)"},
     {"peer_fatal_alert", true,
      [](BioPair& p, CloseObservation& obs) {
        // The client receives a forged record, fails, and sends a real fatal alert.

@@ -43,20 +43,20 @@ const std::vector<FateExpectation>& FateTable() {
        "no handshake, no session: there is nothing to remove"},
       {"", kStateless, kEstablishedKinds, kKept,
        "the session travels inside the ticket; no cache entry can be removed "
-       "(RFC 8446 section 6: discard 'if possible'; tls-semantics.md 2.5)"},
+       "(RFC 8446 section 6: discard 'if possible'; docs/tls-semantics.md 2.5)"},
       // ---- Java SSLEngine under a framework that calls closeInbound() on EOF and RST ----
       {"jdk8-sslengine",
        kStateful,
        {CloseKind::kEof, CloseKind::kReset},
        kRemoved,
        "JDK 8 SSLEngine.closeInbound before close_notify calls fatal() and invalidates the "
-       "session; Jetty 9.3 calls it on EOF and maps RST to EOF (tls-semantics.md 1.2, 1.6)"},
+       "session; Jetty 9.3 calls it on EOF and maps RST to EOF (docs/tls-semantics.md 1.2, 1.6)"},
       {"jdk11-sslengine-old",
        kStateful,
        {CloseKind::kEof, CloseKind::kReset},
        kRemoved,
        "JDK 11.0.0-11.0.17 closeInbound: TransportContext.fatal invalidates the session and its "
-       "TLS 1.3 ticket children (tls-semantics.md 1.2, 1.5)"},
+       "TLS 1.3 ticket children (docs/tls-semantics.md 1.2, 1.5)"},
       {"jdk17-sslengine-old",
        kStateful,
        {CloseKind::kEof, CloseKind::kReset},
@@ -86,7 +86,7 @@ const std::vector<FateExpectation>& FateTable() {
        {CloseKind::kEof},
        kRemoved,
        "requireCloseNotify=true: a FIN is SSLProtocolException 'Remote host terminated the "
-       "connection', then fatal() invalidates (tls-semantics.md 1.3)"},
+       "connection', then fatal() invalidates (docs/tls-semantics.md 1.3)"},
       {"jdk17-sslsocket-require-close-notify",
        kStateful,
        {CloseKind::kCloseNotify, CloseKind::kReset, CloseKind::kTimeout},
@@ -114,24 +114,24 @@ const std::vector<FateExpectation>& FateTable() {
        {CloseKind::kEof},
        kRemoved,
        "OpenSSL 3 in SSL_read: unexpected EOF is SSLfatal, ssl3_send_alert removes the session "
-       "(tls-semantics.md 2.2)"},
+       "(docs/tls-semantics.md 2.2)"},
       {"openssl3",
        kStateful,
        {CloseKind::kCloseNotify, CloseKind::kReset, CloseKind::kTimeout},
        kKept,
        "an RST is SSL_ERROR_SYSCALL with no alert, and the application still shuts down before "
-       "SSL_free (tls-semantics.md 2.3; s_server measured)"},
+       "SSL_free (docs/tls-semantics.md 2.3; s_server measured)"},
       {"openssl3-ignore-eof",
        kStateful,
        {CloseKind::kCloseNotify, CloseKind::kEof, CloseKind::kReset, CloseKind::kTimeout},
        kKept,
-       "SSL_OP_IGNORE_UNEXPECTED_EOF turns the FIN into a close_notify (tls-semantics.md 2.2)"},
+       "SSL_OP_IGNORE_UNEXPECTED_EOF turns the FIN into a close_notify (docs/tls-semantics.md 2.2)"},
       {"nginx",
        kStateful,
        {CloseKind::kCloseNotify, CloseKind::kEof, CloseKind::kReset, CloseKind::kTimeout},
        kKept,
        "nginx sets SSL_OP_IGNORE_UNEXPECTED_EOF and SSL_SENT_SHUTDOWN before SSL_free "
-       "(tls-semantics.md 2.6)"},
+       "(docs/tls-semantics.md 2.6)"},
       {"haproxy-frontend",
        kStateful,
        {CloseKind::kReset},
@@ -290,7 +290,7 @@ struct ContextRow {
 TEST(ServerProfileTest, TicketsAndCachePerProfile) {
   const ContextRow rows[] = {
       {"strict", false, true,
-       "JDK 8 has no server-side tickets (tls-semantics.md 1.5): every resumption goes through "
+       "JDK 8 has no server-side tickets (docs/tls-semantics.md 1.5): every resumption goes through "
        "the cache, where the invalidation reaches it"},
       {"jdk11-sslengine-old", false, true,
        "stateless tickets came in JDK 13 (JDK-8211018); 11u has stateful ones only"},

@@ -62,7 +62,7 @@ const Row kRows[] = {
      "the ID names an entry that is gone: full handshake (the strict profile's removal)"},
     {"tls12_session_id_freed_without_shutdown", TlsVersion::kTls12, false,
      Between::kFreeWithoutShutdown, true, false,
-     "ssl_clear_bad_session (tls-semantics.md 2.1 mechanism 2): why the engine calls "
+     "ssl_clear_bad_session (docs/tls-semantics.md 2.1 mechanism 2): why the engine calls "
      "SSL_set_shutdown before SSL_free"},
     {"tls12_ticket_kept", TlsVersion::kTls12, true, Between::kNothing, false, true,
      "the ticket decrypts to the session"},

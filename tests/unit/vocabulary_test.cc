@@ -38,7 +38,7 @@ TEST(VocabularyTest, NamesRoundTrip) {
 }
 
 TEST(VocabularyTest, NamesFromDesign) {
-  // DESIGN.md section 2 spells these; flags and JSON keys depend on them.
+  // docs/design.md 2 spells these; flags and JSON keys depend on them.
   EXPECT_EQ(Name(CloseMode::kNotifyReset), "notify-reset");
   EXPECT_EQ(Name(CloseMode::kQuietReset), "quiet-reset");
   EXPECT_EQ(Name(CloseKind::kCloseNotify), "close_notify");

@@ -2,7 +2,7 @@
 // Jetty <= 9.3.19 / <= 9.4.5 did: when the channel read returns -1 (EOF) or throws (RST), it
 // calls engine.closeInbound() and catches the SSLException ("closing inbound before receiving
 // peer's close_notify"). On JDK 17.0.6+ (JDK-8273553) that no longer invalidates the session;
-// before it, closeInbound() ran fatal() and invalidated it (tls-semantics.md 1.2, 1.6).
+// before it, closeInbound() ran fatal() and invalidated it (docs/tls-semantics.md 1.2, 1.6).
 //
 // Usage: java EngineServer KEYSTORE.p12 PASSWORD
 // Listens on 127.0.0.1, an ephemeral port, prints "ready port=N" on stdout, and handles one

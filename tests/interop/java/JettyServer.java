@@ -5,7 +5,7 @@
 // answers every request with 200. The behaviour under test is Jetty's SslConnection: since
 // 9.3.20 / 9.4.6 (jetty issue #523, commit d53af5d) it no longer calls
 // SSLEngine.closeInbound() on server connections once the handshake is done, so a close
-// without close_notify leaves the session alone (tls-semantics.md 1.6).
+// without close_notify leaves the session alone (docs/tls-semantics.md 1.6).
 
 import java.io.IOException;
 import javax.servlet.http.HttpServletRequest;

@@ -10,7 +10,7 @@
 //
 // The behaviour under test is the JDK's: SSLSocketImpl turns an EOF without close_notify into
 // a close_notify (unless com.sun.net.ssl.requireCloseNotify=true) and an RST into fatal(),
-// which invalidates the session (tls-semantics.md 1.3).
+// which invalidates the session (docs/tls-semantics.md 1.3).
 
 import java.io.FileInputStream;
 import java.io.IOException;
