@@ -27,6 +27,38 @@ std::string FateCell(const FateRow& row) {
 
 }  // namespace
 
+nlohmann::json ProfilesJson() {
+  nlohmann::json out = {{"server", nlohmann::json::array()}, {"checker", nlohmann::json::array()}};
+  for (const ServerProfile& p : ServerProfiles()) {
+    out["server"].push_back({{"name", p.name},
+                             {"aliases", p.aliases},
+                             {"emulates", p.emulates},
+                             {"source", p.source},
+                             {"verified_here", p.verified_here},
+                             {"tickets_supported", p.tickets_supported},
+                             {"session_cache", p.session_cache},
+                             {"fate",
+                              {{"session-id", FateJson(p.session_id)},
+                               {"ticket", FateJson(p.ticket)},
+                               {"psk-stateless", FateJson(p.psk_stateless)},
+                               {"psk-stateful", FateJson(p.psk_stateful)}}}});
+  }
+  for (const CheckerProfile& p : CheckerProfiles()) {
+    out["checker"].push_back(
+        {{"name", p.name},
+         {"emulates", p.emulates},
+         {"source", p.source},
+         {"verified_here", p.verified_here},
+         {"reuse", p.reuse},
+         {"connect",
+          {{"close", Name(p.connect.close)},
+           {"read_after_handshake", p.connect.read_after_handshake}}},
+         {"http",
+          {{"close", Name(p.http.close)}, {"read_after_handshake", p.http.read_after_handshake}}}});
+  }
+  return out;
+}
+
 int ProfilesCommand(const Args& args) {
   return GuardedMain([&] {
     bool json = false;
@@ -41,36 +73,7 @@ int ProfilesCommand(const Args& args) {
       }
     }
     if (json) {
-      nlohmann::json out = {{"server", nlohmann::json::array()},
-                            {"checker", nlohmann::json::array()}};
-      for (const ServerProfile& p : ServerProfiles()) {
-        out["server"].push_back({{"name", p.name},
-                                 {"aliases", p.aliases},
-                                 {"emulates", p.emulates},
-                                 {"source", p.source},
-                                 {"verified_here", p.verified_here},
-                                 {"tickets_supported", p.tickets_supported},
-                                 {"session_cache", p.session_cache},
-                                 {"fate",
-                                  {{"session-id", FateJson(p.session_id)},
-                                   {"ticket", FateJson(p.ticket)},
-                                   {"psk-stateless", FateJson(p.psk_stateless)},
-                                   {"psk-stateful", FateJson(p.psk_stateful)}}}});
-      }
-      for (const CheckerProfile& p : CheckerProfiles()) {
-        out["checker"].push_back({{"name", p.name},
-                                  {"emulates", p.emulates},
-                                  {"source", p.source},
-                                  {"verified_here", p.verified_here},
-                                  {"reuse", p.reuse},
-                                  {"connect",
-                                   {{"close", Name(p.connect.close)},
-                                    {"read_after_handshake", p.connect.read_after_handshake}}},
-                                  {"http",
-                                   {{"close", Name(p.http.close)},
-                                    {"read_after_handshake", p.http.read_after_handshake}}}});
-      }
-      std::printf("%s\n", out.dump(2).c_str());
+      std::printf("%s\n", ProfilesJson().dump(2).c_str());
       return 0;
     }
     std::printf(

@@ -1,6 +1,6 @@
 // Server: the virtual backends of `tlslab serve`, started in this process, so that Python code
 // (a notebook's own client, a `tlslab check` process) can point at their ports and read the
-// server's counters live. Built from the flags of `tlslab serve`.
+// server's counters live. Built from a CoreConfig (the fields of `tlslab serve`).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -18,8 +18,7 @@ namespace {
 
 class Server {
  public:
-  explicit Server(const std::vector<std::string>& args)
-      : config_(ParseFlags(Command::kServe, args).config) {
+  explicit Server(const BoundConfig& bound) : config_(bound.config) {
     if (config_.output.trace) trace_ = std::make_unique<Trace>(stderr);
     {
       py::gil_scoped_release nogil;  // building contexts and certificates takes a while
@@ -79,7 +78,7 @@ class Server {
 
 void RegisterServer(py::module_& m) {
   py::class_<Server>(m, "Server", "Virtual TLS backends (`tlslab serve` flags) in this process.")
-      .def(py::init<const std::vector<std::string>&>(), py::arg("argv"),
+      .def(py::init<const BoundConfig&>(), py::arg("config"),
            "Builds and starts the backends; raises UsageError (ValueError) or LabRuntimeError.")
       .def("close", &Server::Close, "Stops the event loops and closes the listeners.")
       .def("stats", &Server::Stats, "Counters since the start and CPU of the server threads.")

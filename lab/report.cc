@@ -15,20 +15,6 @@
 namespace tlslab {
 namespace {
 
-std::string_view CommandName(Command c) {
-  switch (c) {
-    case Command::kServe:
-      return "serve";
-    case Command::kCheck:
-      return "check";
-    case Command::kRun:
-      return "run";
-    case Command::kIncident:
-      return "incident";
-  }
-  return "?";
-}
-
 double Round(double v, int decimals) {
   const double scale = std::pow(10.0, decimals);
   return std::round(v * scale) / scale;
@@ -51,23 +37,6 @@ std::string Fixed(std::optional<double> v, int decimals) {
 nlohmann::json Versions() {
   return {
       {"tlslab", TLSLAB_VERSION}, {"git_commit", TLSLAB_GIT_COMMIT}, {"openssl", OpensslVersion()}};
-}
-
-nlohmann::json ConfigJson(Command command, const Config& config) {
-  // The flags that reproduce this run, as a map: the same names as on the command line.
-  nlohmann::json out = nlohmann::json::object();
-  const std::vector<std::string> argv = ToArgv(command, config);
-  for (size_t i = 0; i < argv.size(); ++i) {
-    std::string name = argv[i].substr(2);
-    const bool has_value = i + 1 < argv.size() && argv[i + 1].rfind("--", 0) != 0;
-    nlohmann::json value = has_value ? nlohmann::json(argv[++i]) : nlohmann::json(true);
-    if (name == "target") {
-      out[name].push_back(value);
-    } else {
-      out[name] = value;
-    }
-  }
-  return out;
 }
 
 nlohmann::json ToJson(const RunReport& r) {
@@ -136,7 +105,7 @@ nlohmann::json ToJson(const RunReport& r) {
                       {"server_cpu_percent", Round(row.server_cpu_percent, 2)}});
   }
   return {
-      {"command", CommandName(r.command)},
+      {"command", Name(r.command)},
       {"config", ConfigJson(r.command == Command::kIncident ? Command::kRun : r.command, r.config)},
       {"effective",
        {{"check", Name(plan.check)},

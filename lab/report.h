@@ -28,7 +28,6 @@ struct RunReport {
 };
 
 nlohmann::json Versions();
-nlohmann::json ConfigJson(Command command, const Config& config);
 nlohmann::json ToJson(const RunReport& report);
 
 // The table a person reads at a glance: one row per run.
