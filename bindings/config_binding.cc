@@ -58,6 +58,24 @@ Millis SecondsToMillis(double seconds) {
   return Millis(static_cast<int64_t>(std::llround(ms)));
 }
 
+// A duration as Python spells it: text in the core's grammar (lab/duration.h), seconds as a
+// number, or a datetime.timedelta.
+Millis DurationFromPython(py::handle v) {
+  if (py::isinstance<py::str>(v)) {
+    auto d = ParseDuration(v.cast<std::string>());
+    if (!d) WrongType("a duration such as 2s, 500ms, 1m or 2000 (milliseconds)");
+    return *d;
+  }
+  if (!py::isinstance<py::bool_>(v) &&
+      (py::isinstance<py::int_>(v) || py::isinstance<py::float_>(v))) {
+    return SecondsToMillis(v.cast<double>());
+  }
+  if (py::hasattr(v, "total_seconds")) {  // datetime.timedelta
+    return SecondsToMillis(v.attr("total_seconds")().cast<double>());
+  }
+  WrongType("a duration: \"2s\", \"500ms\", seconds as a number, or a timedelta");
+}
+
 // A Python value -> the flag's typed value. Strings go through the flag's own text parser,
 // so "2s", "off" and "1.3" mean what they mean on the command line.
 FlagValue FromPython(const Flag& flag, py::handle v) {
@@ -83,13 +101,7 @@ FlagValue FromPython(const Flag& flag, py::handle v) {
       }
       WrongType("a whole number");
     case FlagType::kDuration:
-      if (!is_bool && (py::isinstance<py::int_>(v) || py::isinstance<py::float_>(v))) {
-        return SecondsToMillis(v.cast<double>());
-      }
-      if (py::hasattr(v, "total_seconds")) {  // datetime.timedelta
-        return SecondsToMillis(v.attr("total_seconds")().cast<double>());
-      }
-      WrongType("a duration: \"2s\", \"500ms\", seconds as a number, or a timedelta");
+      return DurationFromPython(v);
     case FlagType::kOnOff:
       if (is_bool) return v.cast<bool>();
       WrongType("True or False");
@@ -279,6 +291,10 @@ void RegisterConfig(py::module_& m) {
         py::arg("base") = std::nullopt,
         "Field -> Python value (None = default) -> a validated CoreConfig, through the table's "
         "typed setters. Raises tlslab.ConfigError naming the field(s).");
+  m.def(
+      "duration_ms", [](py::handle v) { return DurationFromPython(v).count(); }, py::arg("value"),
+      "A duration in milliseconds: '2s', '500ms', '2000' (ms) by the core's grammar, seconds "
+      "as a number, or a timedelta. Raises UsageError (a ValueError).");
   m.def("parse_duration_ms", &ParseDurationMs, py::arg("text"),
         "'2s' -> 2000, '500ms' -> 500, '2000' -> 2000 (a bare number is milliseconds).");
   m.def(

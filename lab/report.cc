@@ -34,6 +34,24 @@ std::string Fixed(std::optional<double> v, int decimals) {
   return buf;
 }
 
+nlohmann::json CloseKindsJson(const std::array<uint64_t, kCloseKindCount>& counts) {
+  nlohmann::json out = nlohmann::json::object();
+  for (CloseKind kind : kAllCloseKinds) out[std::string(Name(kind))] = counts[Index(kind)];
+  return out;
+}
+
+nlohmann::json ToJson(const ServerFigures& f) {
+  const double cpu_percent = f.seconds > 0 ? static_cast<double>(f.cpu_ns) / 1e7 / f.seconds : 0.0;
+  return {{"seconds", Round(f.seconds, 3)},
+          {"connections_total", f.totals.connections},
+          {"full_handshakes_total", f.totals.full_handshakes},
+          {"resumed_handshakes_total", f.totals.resumed_handshakes},
+          {"close_kinds", CloseKindsJson(f.totals.close_kinds)},
+          {"sessions_removed_total", CloseKindsJson(f.totals.sessions_removed)},
+          {"cpu_ns", f.cpu_ns},
+          {"server_cpu_percent", Round(cpu_percent, 2)}};
+}
+
 nlohmann::json Versions() {
   return {
       {"tlslab", TLSLAB_VERSION}, {"git_commit", TLSLAB_GIT_COMMIT}, {"openssl", OpensslVersion()}};
@@ -83,14 +101,8 @@ nlohmann::json ToJson(const RunReport& r) {
   figures["check_failures_by_reason"] = reasons;
   figures["check_failure_examples"] = examples;
   if (r.server) {
-    nlohmann::json kinds = nlohmann::json::object();
-    nlohmann::json removed = nlohmann::json::object();
-    for (CloseKind kind : kAllCloseKinds) {
-      kinds[std::string(Name(kind))] = r.server->close_kinds[Index(kind)];
-      removed[std::string(Name(kind))] = r.server->sessions_removed[Index(kind)];
-    }
-    figures["close_kinds"] = kinds;
-    figures["sessions_removed_total"] = removed;
+    figures["close_kinds"] = CloseKindsJson(r.server->close_kinds);
+    figures["sessions_removed_total"] = CloseKindsJson(r.server->sessions_removed);
     figures["server_full_handshakes_total"] = r.server->full_handshakes;
     figures["server_resumed_handshakes_total"] = r.server->resumed_handshakes;
   }

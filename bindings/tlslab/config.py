@@ -189,6 +189,19 @@ Config.__doc__ = """The configuration of one run: TLS servers and an HAProxy-lik
     """
 
 
+def duration_ms(value: Duration) -> int:
+    """A duration in milliseconds, by the core's one grammar (lab/duration.h): "2s",
+    "500ms", "1m", "2000" (a bare number in a string is milliseconds); an int or float is
+    seconds; a datetime.timedelta is itself. ValueError for anything else.
+
+    Example:
+        >>> import tlslab
+        >>> tlslab.duration_ms("2s"), tlslab.duration_ms(0.5), tlslab.duration_ms("250")
+        (2000, 500, 250)
+    """
+    return int(core.duration_ms(value))
+
+
 def _from_dict(values: dict[str, Any]) -> "Config":
     return Config(**values)
 
@@ -207,4 +220,4 @@ def make_config(config: "Config | None", fields: Mapping[str, Any]) -> "Config":
     return config.replace(**fields) if fields else config
 
 
-__all__ = ["Config", "ConfigError", "Duration", "field_names"]
+__all__ = ["Config", "ConfigError", "Duration", "duration_ms", "field_names"]

@@ -90,9 +90,11 @@ class Server:
         return bool(self._engine.closed)
 
     def stats(self) -> dict[str, Any]:
-        """The server's counters since it started: connections, full and resumed handshakes,
-        close kinds seen, sessions removed per close kind, and CPU of the server threads
-        (`cpu_seconds`; `cpu_ns` exactly). Safe to call while clients connect.
+        """The server's figures since it started, with the keys of `tlslab serve --json`
+        (one C++ function builds both): connections, full and resumed handshakes, close kinds
+        seen, sessions removed per close kind, `seconds`, and CPU of the server threads
+        (`server_cpu_percent`, `cpu_ns`; `cpu_seconds` here). Safe to call while clients
+        connect.
 
         Example:
             >>> import tlslab
