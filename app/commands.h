@@ -1,7 +1,11 @@
 #pragma once
+#include <nlohmann/json.hpp>
+
 #include "lab/command_main.h"
 namespace tlslab {
 int RunCommand(const Args& args);       // tlslab run
 int IncidentCommand(const Args& args);  // tlslab incident
 int ProfilesCommand(const Args& args);  // tlslab profiles
+// The document of `tlslab profiles --json` (and of tlslab.profiles() in Python).
+nlohmann::json ProfilesJson();
 }  // namespace tlslab

@@ -41,7 +41,7 @@ int IncidentCommand(const Args& args) {
           "usage: tlslab incident [flags]\n"
           "Reproduces the HAProxy/Java incident: haproxy-1.7.3 and haproxy-1.7.4 checkers\n"
           "against strict and lenient servers, one run per pair, then a table.\n%s",
-          FlagsHelp(Command::kIncident).c_str());
+          FlagsHelp(Command::kIncident, IncidentDefaults()).c_str());
       return 0;
     }
     StopSignals signals;

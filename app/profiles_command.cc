@@ -29,6 +29,39 @@ std::string FateCell(const ServerProfile& p, Resumption mechanism) {
 
 }  // namespace
 
+nlohmann::json ProfilesJson() {
+  nlohmann::json out = {{"server", nlohmann::json::array()}, {"checker", nlohmann::json::array()}};
+  for (const ServerProfile& p : ServerProfiles()) {
+    out["server"].push_back({{"name", p.name},
+                             {"aliases", p.aliases},
+                             {"emulates", p.emulates},
+                             {"source", p.source},
+                             {"verified_here", p.verified_here},
+                             {"behaviour", p.behaviour->name},
+                             {"tickets_supported", p.behaviour->tickets_supported},
+                             {"session_cache", p.behaviour->session_cache},
+                             {"fate",
+                              {{"session-id", FateJson(p, Resumption::kSessionId)},
+                               {"ticket", FateJson(p, Resumption::kTicket)},
+                               {"psk-stateless", FateJson(p, Resumption::kPskStateless)},
+                               {"psk-stateful", FateJson(p, Resumption::kPskStateful)}}}});
+  }
+  for (const CheckerProfile& p : CheckerProfiles()) {
+    out["checker"].push_back(
+        {{"name", p.name},
+         {"emulates", p.emulates},
+         {"source", p.source},
+         {"verified_here", p.verified_here},
+         {"reuse", p.reuse},
+         {"connect",
+          {{"close", Name(p.connect.close)},
+           {"read_after_handshake", p.connect.read_after_handshake}}},
+         {"http",
+          {{"close", Name(p.http.close)}, {"read_after_handshake", p.http.read_after_handshake}}}});
+  }
+  return out;
+}
+
 int ProfilesCommand(const Args& args) {
   return GuardedMain([&] {
     bool json = false;
@@ -43,37 +76,7 @@ int ProfilesCommand(const Args& args) {
       }
     }
     if (json) {
-      nlohmann::json out = {{"server", nlohmann::json::array()},
-                            {"checker", nlohmann::json::array()}};
-      for (const ServerProfile& p : ServerProfiles()) {
-        out["server"].push_back({{"name", p.name},
-                                 {"aliases", p.aliases},
-                                 {"emulates", p.emulates},
-                                 {"source", p.source},
-                                 {"verified_here", p.verified_here},
-                                 {"behaviour", p.behaviour->name},
-                                 {"tickets_supported", p.behaviour->tickets_supported},
-                                 {"session_cache", p.behaviour->session_cache},
-                                 {"fate",
-                                  {{"session-id", FateJson(p, Resumption::kSessionId)},
-                                   {"ticket", FateJson(p, Resumption::kTicket)},
-                                   {"psk-stateless", FateJson(p, Resumption::kPskStateless)},
-                                   {"psk-stateful", FateJson(p, Resumption::kPskStateful)}}}});
-      }
-      for (const CheckerProfile& p : CheckerProfiles()) {
-        out["checker"].push_back({{"name", p.name},
-                                  {"emulates", p.emulates},
-                                  {"source", p.source},
-                                  {"verified_here", p.verified_here},
-                                  {"reuse", p.reuse},
-                                  {"connect",
-                                   {{"close", Name(p.connect.close)},
-                                    {"read_after_handshake", p.connect.read_after_handshake}}},
-                                  {"http",
-                                   {{"close", Name(p.http.close)},
-                                    {"read_after_handshake", p.http.read_after_handshake}}}});
-      }
-      std::printf("%s\n", out.dump(2).c_str());
+      std::printf("%s\n", ProfilesJson().dump(2).c_str());
       return 0;
     }
     std::printf(

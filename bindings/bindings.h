@@ -7,19 +7,27 @@
 #include <pybind11/pybind11.h>
 
 #include <csignal>
+#include <nlohmann/json.hpp>
 #include <string>
 
 #include "lab/flags.h"
 
 namespace tlslab::bindings {
 
-void RegisterConfig(pybind11::module_& m);    // flags, defaults, validation, durations
-void RegisterRun(pybind11::module_& m);       // run(argv) -> JSON text of the report
+void RegisterConfig(pybind11::module_& m);    // the flag table, CoreConfig, durations
+void RegisterRun(pybind11::module_& m);       // run(CoreConfig) -> the JSON document
 void RegisterServer(pybind11::module_& m);    // Server: virtual backends in this process
-void RegisterVersions(pybind11::module_& m);  // versions()
+void RegisterVersions(pybind11::module_& m);  // versions(), profiles(), probe()
 
-// "run", "serve", "check" -> Command; UsageError for anything else.
-Command ParseCommand(const std::string& name);
+// A validated Config and the command whose flags describe it (what tlslab.Config holds).
+struct BoundConfig {
+  Command command = Command::kRun;
+  Config config;
+};
+
+// A JSON document as Python objects (dict, list, str, int, float, bool, None), built directly
+// from nlohmann's tree: no text in between.
+pybind11::object ToPython(const nlohmann::json& j);
 
 // While alive, SIGINT and SIGTERM are blocked in the calling thread, so threads started in
 // the meantime inherit the blocked mask: the signals then go to Python's main thread, whose

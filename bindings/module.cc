@@ -8,12 +8,31 @@ namespace py = pybind11;
 
 namespace tlslab::bindings {
 
-Command ParseCommand(const std::string& name) {
-  if (name == "run") return Command::kRun;
-  if (name == "serve") return Command::kServe;
-  if (name == "check") return Command::kCheck;
-  if (name == "incident") return Command::kIncident;
-  throw UsageError("unknown command '" + name + "'; expected run, serve, check or incident");
+py::object ToPython(const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::object: {
+      py::dict d;
+      for (const auto& [key, value] : j.items()) d[py::str(key)] = ToPython(value);
+      return d;
+    }
+    case nlohmann::json::value_t::array: {
+      py::list l;
+      for (const auto& value : j) l.append(ToPython(value));
+      return l;
+    }
+    case nlohmann::json::value_t::string:
+      return py::str(j.get_ref<const std::string&>());
+    case nlohmann::json::value_t::boolean:
+      return py::bool_(j.get<bool>());
+    case nlohmann::json::value_t::number_integer:
+      return py::int_(j.get<int64_t>());
+    case nlohmann::json::value_t::number_unsigned:
+      return py::int_(j.get<uint64_t>());
+    case nlohmann::json::value_t::number_float:
+      return py::float_(j.get<double>());
+    default:
+      return py::none();
+  }
 }
 
 SignalsBlockedForNewThreads::SignalsBlockedForNewThreads() {

@@ -1,4 +1,4 @@
-// run(argv): RunLab on a thread of its own while the calling thread waits with the GIL
+// run(config): RunLab on a thread of its own while the calling thread waits with the GIL
 // released, waking every 100 ms to let Python handle signals. A KeyboardInterrupt (or any
 // exception a signal handler raises) writes to the eventfd that RunLab watches as its stop
 // fd, so the run ends promptly and cleanly (engines stopped and joined) before the exception
@@ -48,11 +48,13 @@ class EventFd {
   int fd_;
 };
 
-std::string Run(const std::vector<std::string>& args) {
-  const Config config = ParseFlags(Command::kRun, args).config;
+py::object Run(const BoundConfig& bound) {
+  if (bound.command != Command::kRun) throw UsageError("run() takes a Config of `tlslab run`");
+  Config config = bound.config;
+  config.output.json = true;  // the document describes the run as `tlslab run --json` does
   EventFd stop;
-  std::promise<std::string> promise;
-  std::future<std::string> result = promise.get_future();
+  std::promise<nlohmann::json> promise;
+  std::future<nlohmann::json> result = promise.get_future();
   std::thread worker;
   {
     SignalsBlockedForNewThreads blocked;  // the worker and the engines it starts
@@ -60,7 +62,7 @@ std::string Run(const std::vector<std::string>& args) {
       try {
         std::unique_ptr<Trace> trace;
         if (config.output.trace) trace = std::make_unique<Trace>(stderr);
-        promise.set_value(ToJson(RunLab(config, stop.fd(), trace.get())).dump());
+        promise.set_value(ToJson(RunLab(config, stop.fd(), trace.get())));
       } catch (...) {
         promise.set_exception(std::current_exception());
       }
@@ -88,15 +90,16 @@ std::string Run(const std::vector<std::string>& args) {
     py::gil_scoped_release nogil;
     worker.join();
   }
-  return result.get();  // rethrows UsageError / RuntimeError from the run
+  return ToPython(result.get());  // rethrows UsageError / RuntimeError from the run
 }
 
 }  // namespace
 
 void RegisterRun(py::module_& m) {
-  m.def("run", &Run, py::arg("argv"),
-        "Runs `tlslab run` with these flags in this process (server and checker on threads of "
-        "their own) and returns its JSON document. The GIL is released; Ctrl-C stops the run "
+  m.def("run", &Run, py::arg("config"),
+        "Runs `tlslab run` with this CoreConfig in this process (server and checker on threads "
+        "of their own) and returns its JSON document as Python objects. The GIL is released; "
+        "Ctrl-C stops the run "
         "and raises KeyboardInterrupt.");
 }
 

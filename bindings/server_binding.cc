@@ -1,14 +1,16 @@
 // Server: the virtual backends of `tlslab serve`, started in this process, so that Python code
 // (a notebook's own client, a `tlslab check` process) can point at their ports and read the
-// server's counters live. Built from the flags of `tlslab serve`.
+// server's counters live. Built from a CoreConfig (the fields of `tlslab serve`).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <chrono>
 #include <memory>
 
 #include "bindings/bindings.h"
 #include "lab/errors.h"
 #include "lab/flags.h"
+#include "lab/report.h"
 #include "servers/server_engine.h"
 
 namespace py = pybind11;
@@ -18,8 +20,7 @@ namespace {
 
 class Server {
  public:
-  explicit Server(const std::vector<std::string>& args)
-      : config_(ParseFlags(Command::kServe, args).config) {
+  explicit Server(const BoundConfig& bound) : config_(bound.config) {
     if (config_.output.trace) trace_ = std::make_unique<Trace>(stderr);
     {
       py::gil_scoped_release nogil;  // building contexts and certificates takes a while
@@ -27,6 +28,7 @@ class Server {
       SignalsBlockedForNewThreads blocked;  // the event loops leave signals to Python
       engine_->Start();
     }
+    started_ = Clock::now();
     for (const Endpoint& ep : engine_->endpoints()) {
       ports_.push_back(ep.port());
       targets_.push_back(ep.text);
@@ -45,22 +47,10 @@ class Server {
     engine_.reset();
   }
 
-  py::dict Stats() const {
+  py::object Stats() const {
     if (!engine_) throw RuntimeError("the server is closed");
-    const ServerTotals t = engine_->Totals();
-    py::dict kinds, removed;
-    for (CloseKind kind : kAllCloseKinds) {
-      kinds[py::str(std::string(Name(kind)))] = t.close_kinds[Index(kind)];
-      removed[py::str(std::string(Name(kind)))] = t.sessions_removed[Index(kind)];
-    }
-    py::dict out;
-    out["connections_total"] = t.connections;
-    out["full_handshakes_total"] = t.full_handshakes;
-    out["resumed_handshakes_total"] = t.resumed_handshakes;
-    out["close_kinds"] = kinds;
-    out["sessions_removed_total"] = removed;
-    out["cpu_ns"] = engine_->CpuNs();
-    return out;
+    const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
+    return ToPython(ToJson(ServerFigures{engine_->Totals(), seconds, engine_->CpuNs()}));
   }
 
   const std::vector<int>& ports() const { return ports_; }
@@ -71,6 +61,7 @@ class Server {
   Config config_;
   std::unique_ptr<Trace> trace_;
   std::unique_ptr<ServerEngine> engine_;
+  Clock::time_point started_;
   std::vector<int> ports_;
   std::vector<std::string> targets_;
 };
@@ -79,10 +70,12 @@ class Server {
 
 void RegisterServer(py::module_& m) {
   py::class_<Server>(m, "Server", "Virtual TLS backends (`tlslab serve` flags) in this process.")
-      .def(py::init<const std::vector<std::string>&>(), py::arg("argv"),
+      .def(py::init<const BoundConfig&>(), py::arg("config"),
            "Builds and starts the backends; raises UsageError (ValueError) or LabRuntimeError.")
       .def("close", &Server::Close, "Stops the event loops and closes the listeners.")
-      .def("stats", &Server::Stats, "Counters since the start and CPU of the server threads.")
+      .def("stats", &Server::Stats,
+           "The server's figures since the start (lab/report.h ServerFigures): the keys of "
+           "`tlslab serve --json`.")
       .def_property_readonly("ports", &Server::ports)
       .def_property_readonly("targets", &Server::targets)
       .def_property_readonly("closed", &Server::closed);

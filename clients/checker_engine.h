@@ -37,7 +37,6 @@ class CheckerEngine {
 
   CheckerTotals Totals() const;
   uint64_t CpuNs() const { return cpu_.TotalNs(); }
-  const CheckPlan& plan() const { return plan_; }
   size_t backends() const { return targets_.size(); }
 
   // After Join(): merged latency, one example message per failure reason, backends up.

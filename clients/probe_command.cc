@@ -1,19 +1,16 @@
 #include "clients/probe_command.h"
 
-#include <boost/program_options.hpp>
-#include <charconv>
 #include <cstdio>
 #include <memory>
 #include <sstream>
 #include <vector>
 
 #include "clients/probe.h"
-#include "lab/command_line.h"
 #include "lab/errors.h"
+#include "lab/flags.h"
 #include "lab/net.h"
 
 namespace tlslab {
-namespace po = boost::program_options;
 namespace {
 
 // Exit codes, as --help documents them.
@@ -35,117 +32,6 @@ constexpr const char* kExitCodes =
     "  1  the verdict does not match --expect (the reason is on stderr); or a local failure\n"
     "  2  bad input: flags, HOST:PORT\n"
     "  3  no verdict: the target is down, is not TLS, refuses every handshake, or failed midway\n";
-
-struct ProbeFlags {
-  ProbeConfig config;
-  std::string expect;
-  bool json = false;
-  bool trace = false;
-  bool help = false;
-};
-
-[[noreturn]] void Bad(const std::string& flag, const std::string& value, const std::string& want) {
-  throw UsageError("--" + flag + ": bad value '" + value + "'; expected " + want);
-}
-
-Millis ToMillis(const std::string& flag, const std::string& text) {
-  auto d = ParseDuration(text);
-  if (!d) Bad(flag, text, "a duration such as 3s, 500ms or 2000 (milliseconds)");
-  return *d;
-}
-
-// One row per flag: name, value name (nullptr for a switch), help with the default.
-struct FlagDoc {
-  const char* name;
-  const char* value;
-  std::string help;
-};
-
-std::vector<FlagDoc> FlagDocs(const ProbeConfig& d) {
-  const auto in_brackets = [](const std::string& v) { return " [" + v + "]"; };
-  return {
-      {"tls", "1.2|1.3|auto",
-       "versions to probe: 1.2 = session-id and ticket rows, 1.3 = psk row" +
-           in_brackets(std::string(Name(d.tls.version)))},
-      {"sni", "NAME", "server name in the ClientHello [none, as HAProxy checks]"},
-      {"http", nullptr, "send GET (HTTP/1.1) and read the response before each close"},
-      {"http-path", "PATH", "path of the --http request" + in_brackets(d.checker.http_path)},
-      {"repeat", "N",
-       "attempts per close kind, 1 to " + std::to_string(kMaxProbeRepeat) +
-           in_brackets(std::to_string(d.repeat))},
-      {"timeout", "D",
-       "bound on each wait: connect, handshake, HTTP response" +
-           in_brackets(FormatDuration(*d.checker.timeout))},
-      {"pause", "D",
-       "wait after each close before the next connection" + in_brackets(FormatDuration(d.pause))},
-      {"expect", "WHAT", "strict, lenient, no-resumption or a server profile; exit 1 if not so"},
-      {"json", nullptr, "print one JSON document"},
-      {"trace", nullptr, "one line per connection event on stderr"},
-      {"keylog", "FILE", "write TLS secrets in SSLKEYLOGFILE format"},
-  };
-}
-
-po::options_description Describe(const ProbeConfig& defaults) {
-  po::options_description desc("flags", 100);
-  for (const FlagDoc& f : FlagDocs(defaults)) {
-    if (f.value == nullptr) {
-      desc.add_options()(f.name, f.help.c_str());
-    } else {
-      desc.add_options()(f.name, po::value<std::string>()->value_name(f.value), f.help.c_str());
-    }
-  }
-  desc.add_options()("help,h", "show this help");
-  return desc;
-}
-
-ProbeFlags ParseProbeFlags(const Args& args) {
-  ProbeFlags out;
-  const po::options_description desc = Describe(out.config);
-  po::variables_map vm;
-  std::vector<std::string> positional;
-  ParseCommandLine(desc, args, "tlslab probe --help", vm, positional);
-  if (vm.count("help")) {
-    out.help = true;
-    return out;
-  }
-  auto text = [&](const char* name) { return vm[name].as<std::string>(); };
-  ProbeConfig& c = out.config;
-  if (vm.count("tls")) {
-    auto v = ParseName<TlsVersion>(text("tls"));
-    if (!v) Bad("tls", text("tls"), "one of " + KnownNames<TlsVersion>());
-    c.tls.version = *v;
-  }
-  if (vm.count("sni")) c.checker.sni = text("sni");
-  if (vm.count("http")) c.checker.check = CheckKind::kHttp;
-  if (vm.count("http-path")) c.checker.http_path = text("http-path");
-  if (vm.count("repeat")) {
-    const std::string v = text("repeat");
-    auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), c.repeat);
-    if (ec != std::errc() || ptr != v.data() + v.size() || c.repeat < 1 ||
-        c.repeat > kMaxProbeRepeat) {
-      Bad("repeat", v, "a whole number from 1 to " + std::to_string(kMaxProbeRepeat));
-    }
-  }
-  if (vm.count("timeout")) c.checker.timeout = ToMillis("timeout", text("timeout"));
-  if (vm.count("pause")) c.pause = ToMillis("pause", text("pause"));
-  if (vm.count("keylog")) c.tls.keylog_file = text("keylog");
-  if (vm.count("expect")) {
-    out.expect = text("expect");
-    ValidateExpectation(out.expect);
-  }
-  out.json = vm.count("json") > 0;
-  out.trace = vm.count("trace") > 0;
-  if (positional.empty()) {
-    throw UsageError("probe needs a target: tlslab probe HOST:PORT (e.g. 127.0.0.1:8443)");
-  }
-  if (positional.size() > 1) {
-    throw UsageError("unexpected argument '" + positional[1] + "'; probe takes one HOST:PORT");
-  }
-  c.target = positional.front();
-  ParseHostPort(c.target);  // throws UsageError with what is accepted
-  ValidateProbe(c);
-  return out;
-}
 
 std::string Pad(std::string s, size_t width) {
   if (s.size() < width) s.append(width - s.size(), ' ');
@@ -196,41 +82,78 @@ std::string FormatProbe(const ProbeConfig& config, const ProbeResult& result,
 
 }  // namespace
 
+Config ProbeDefaults() {
+  Config c;
+  c.checker = ProbeCheckerDefaults();
+  return c;
+}
+
+ProbeConfig ToProbeConfig(const Config& c) {
+  ProbeConfig p;
+  p.target = c.probe.target;
+  p.tls = c.tls;
+  p.checker = c.checker;
+  p.repeat = c.probe.repeat;
+  p.pause = c.probe.pause;
+  return p;
+}
+
+void ValidateProbeCommand(const Config& config) {
+  if (!config.probe.expect.empty()) ValidateExpectation(config.probe.expect);
+  ParseHostPort(config.probe.target);  // throws UsageError with what is accepted
+  ValidateProbe(ToProbeConfig(config));
+}
+
+ProbeOutcome RunProbeCommand(const Config& config, Trace* trace) {
+  ProbeOutcome out;
+  out.result = RunProbe(ToProbeConfig(config), trace);
+  out.verdict = Judge(out.result);
+  if (out.result.reach == Reach::kTls && !config.probe.expect.empty()) {
+    out.expect = CheckExpectation(out.verdict, config.probe.expect);
+  }
+  return out;
+}
+
+nlohmann::json ProbeDocument(const Config& config, const ProbeOutcome& outcome) {
+  nlohmann::json doc = ProbeJson(ToProbeConfig(config), outcome.result, outcome.verdict);
+  if (!config.probe.expect.empty()) {
+    const auto& expect = outcome.expect;
+    doc["expect"] = {{"value", config.probe.expect},
+                     {"met", expect ? nlohmann::json(expect->met) : nlohmann::json(nullptr)},
+                     {"reason", expect ? expect->reason : outcome.verdict.line}};
+  }
+  return doc;
+}
+
 int ProbeCommand(const Args& args) {
   return GuardedMain([&] {
-    const ProbeFlags flags = ParseProbeFlags(args);
-    if (flags.help) {
-      std::ostringstream help;
-      help << Describe(ProbeConfig{});
-      std::printf("%s%s%s", kUsage, help.str().c_str(), kExitCodes);
+    const Config defaults = ProbeDefaults();
+    const ParsedFlags parsed = ParseFlags(Command::kProbe, args, defaults);
+    if (parsed.help) {
+      std::printf("%s%s%s", kUsage, FlagsHelp(Command::kProbe, defaults).c_str(), kExitCodes);
       return kExitOk;
     }
+    const Config& config = parsed.config;
+    ValidateProbeCommand(config);
     std::unique_ptr<Trace> trace;
-    if (flags.trace) trace = std::make_unique<Trace>(stderr);
-    const ProbeResult result = RunProbe(flags.config, trace.get());
-    const Verdict verdict = Judge(result);
-    const bool reached = result.reach == Reach::kTls;
-    std::optional<ExpectOutcome> expect;
-    if (reached && !flags.expect.empty()) expect = CheckExpectation(verdict, flags.expect);
-    if (flags.json) {
-      nlohmann::json doc = ProbeJson(flags.config, result, verdict);
-      if (!flags.expect.empty()) {
-        doc["expect"] = {{"value", flags.expect},
-                         {"met", expect ? nlohmann::json(expect->met) : nlohmann::json(nullptr)},
-                         {"reason", expect ? expect->reason : verdict.line}};
-      }
-      std::printf("%s\n", doc.dump(2).c_str());
+    if (config.output.trace) trace = std::make_unique<Trace>(stderr);
+    const ProbeOutcome outcome = RunProbeCommand(config, trace.get());
+    const bool reached = outcome.result.reach == Reach::kTls;
+    const std::string& expect = config.probe.expect;
+    if (config.output.json) {
+      std::printf("%s\n", ProbeDocument(config, outcome).dump(2).c_str());
     } else {
-      std::printf("%s", FormatProbe(flags.config, result, verdict).c_str());
-      if (expect && expect->met) std::printf("expect %s: met\n", flags.expect.c_str());
+      std::printf("%s",
+                  FormatProbe(ToProbeConfig(config), outcome.result, outcome.verdict).c_str());
+      if (outcome.expect && outcome.expect->met) std::printf("expect %s: met\n", expect.c_str());
     }
     std::fflush(stdout);
     if (!reached) {
-      std::fprintf(stderr, "tlslab: error: %s\n", verdict.line.c_str());
+      std::fprintf(stderr, "tlslab: error: %s\n", outcome.verdict.line.c_str());
       return kExitUnreachable;
     }
-    if (expect && !expect->met) {
-      std::fprintf(stderr, "tlslab: expectation not met: %s\n", expect->reason.c_str());
+    if (outcome.expect && !outcome.expect->met) {
+      std::fprintf(stderr, "tlslab: expectation not met: %s\n", outcome.expect->reason.c_str());
       return kExitExpectationNotMet;
     }
     return kExitOk;

@@ -26,7 +26,6 @@ import csv
 import datetime
 import json
 import os
-import re
 import shlex
 import subprocess
 import sys
@@ -100,21 +99,37 @@ class Cell:
         return (self.tls_mode, self.check, self.server_profile, self.checker_profile)
 
 
-def parse_duration_ms(text: str) -> float:
-    """'2s', '500ms', '1m', '1.5s' -> milliseconds (as tlslab accepts them)."""
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)\s*", text)
-    if not m:
-        raise UsageError(f"--inter {text!r}: expected a duration such as 2s, 500ms or 1m")
-    value = float(m.group(1)) * {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000}[m.group(2)]
+def core_of(tlslab: str):
+    """The compiled core of the build `tlslab` comes from (<build>/python next to the binary),
+    for its one duration grammar (lab/duration.h)."""
+    python_dir = Path(tlslab).resolve().parent / "python"
+    if python_dir.is_dir() and str(python_dir) not in sys.path:
+        sys.path.insert(0, str(python_dir))
+    try:
+        from tlslab._core import core
+    except ImportError as e:
+        raise UsageError(f"--tlslab {tlslab}: its build has no Python module ({e})") from None
+    return core
+
+
+def parse_duration_ms(core, text: str) -> int:
+    """'2s', '500ms', '1m', '2000' -> milliseconds, by the core's grammar."""
+    try:
+        value = core.parse_duration_ms(text)
+    except ValueError:
+        raise UsageError(
+            f"--inter {text!r}: expected a duration such as 2s, 500ms, 1m or 2000 (milliseconds)"
+        ) from None
     if value <= 0:
         raise UsageError(f"--inter {text!r}: must be more than 0")
     return value
 
 
 def format_duration(ms: float) -> str:
-    if ms >= 1000 and ms % 1000 == 0:
-        return f"{int(ms // 1000)}s"
-    return f"{ms:g}ms"
+    """The core's shortest exact spelling: 2000 -> '2s'."""
+    from tlslab._core import core
+
+    return core.format_duration(int(ms))
 
 
 def run_tlslab(tlslab: str, args: list[str], timeout: float = 30) -> str:
@@ -507,10 +522,10 @@ def main(argv: list[str]) -> int:
         raise UsageError(f"--backends {args.backends}: must be at least 1")
     if args.jobs < 1:
         raise UsageError(f"--jobs {args.jobs}: must be at least 1")
-    inter_ms = parse_duration_ms(args.inter)
     tlslab = args.tlslab
     if not (os.path.isfile(tlslab) and os.access(tlslab, os.X_OK)):
         raise UsageError(f"--tlslab {tlslab}: not an executable file (build it, or set TLSLAB_BIN)")
+    inter_ms = parse_duration_ms(core_of(tlslab), args.inter)
     out = Path(args.out)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -63,11 +63,22 @@ struct OutputConfig {
   bool operator==(const OutputConfig&) const = default;
 };
 
+// `tlslab probe`'s own knobs (clients/probe.h reads them through ProbeConfig); the shared ones
+// (tls.version, checker.sni, check, http_path, timeout) are the fields above.
+struct ProbeOptions {
+  std::string target;  // HOST:PORT of the server
+  int repeat = 3;      // attempts per close kind; a cell is flaky when they disagree
+  Millis pause{100};   // after each close, before the next connection: the server's close runs
+  std::string expect;  // strict, lenient, no-resumption or a server profile; empty = none
+  bool operator==(const ProbeOptions&) const = default;
+};
+
 struct Config {
   TlsConfig tls;
   ServerConfig server;
   CheckerConfig checker;
   OutputConfig output;
+  ProbeOptions probe;
   Millis duration{20000};   // run length; serve: 0 = until SIGINT/SIGTERM
   uint64_t max_checks = 0;  // stop after this many checks; 0 = only the duration bounds it
   bool operator==(const Config&) const = default;

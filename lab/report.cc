@@ -15,20 +15,6 @@
 namespace tlslab {
 namespace {
 
-std::string_view CommandName(Command c) {
-  switch (c) {
-    case Command::kServe:
-      return "serve";
-    case Command::kCheck:
-      return "check";
-    case Command::kRun:
-      return "run";
-    case Command::kIncident:
-      return "incident";
-  }
-  return "?";
-}
-
 double Round(double v, int decimals) {
   const double scale = std::pow(10.0, decimals);
   return std::round(v * scale) / scale;
@@ -48,26 +34,27 @@ std::string Fixed(std::optional<double> v, int decimals) {
   return buf;
 }
 
+nlohmann::json CloseKindsJson(const std::array<uint64_t, kCloseKindCount>& counts) {
+  nlohmann::json out = nlohmann::json::object();
+  for (CloseKind kind : kAllCloseKinds) out[std::string(Name(kind))] = counts[Index(kind)];
+  return out;
+}
+
+nlohmann::json ToJson(const ServerFigures& f) {
+  const double cpu_percent = f.seconds > 0 ? static_cast<double>(f.cpu_ns) / 1e7 / f.seconds : 0.0;
+  return {{"seconds", Round(f.seconds, 3)},
+          {"connections_total", f.totals.connections},
+          {"full_handshakes_total", f.totals.full_handshakes},
+          {"resumed_handshakes_total", f.totals.resumed_handshakes},
+          {"close_kinds", CloseKindsJson(f.totals.close_kinds)},
+          {"sessions_removed_total", CloseKindsJson(f.totals.sessions_removed)},
+          {"cpu_ns", f.cpu_ns},
+          {"server_cpu_percent", Round(cpu_percent, 2)}};
+}
+
 nlohmann::json Versions() {
   return {
       {"tlslab", TLSLAB_VERSION}, {"git_commit", TLSLAB_GIT_COMMIT}, {"openssl", OpensslVersion()}};
-}
-
-nlohmann::json ConfigJson(Command command, const Config& config) {
-  // The flags that reproduce this run, as a map: the same names as on the command line.
-  nlohmann::json out = nlohmann::json::object();
-  const std::vector<std::string> argv = ToArgv(command, config);
-  for (size_t i = 0; i < argv.size(); ++i) {
-    std::string name = argv[i].substr(2);
-    const bool has_value = i + 1 < argv.size() && argv[i + 1].rfind("--", 0) != 0;
-    nlohmann::json value = has_value ? nlohmann::json(argv[++i]) : nlohmann::json(true);
-    if (name == "target") {
-      out[name].push_back(value);
-    } else {
-      out[name] = value;
-    }
-  }
-  return out;
 }
 
 nlohmann::json ToJson(const RunReport& r) {
@@ -114,14 +101,8 @@ nlohmann::json ToJson(const RunReport& r) {
   figures["check_failures_by_reason"] = reasons;
   figures["check_failure_examples"] = examples;
   if (r.server) {
-    nlohmann::json kinds = nlohmann::json::object();
-    nlohmann::json removed = nlohmann::json::object();
-    for (CloseKind kind : kAllCloseKinds) {
-      kinds[std::string(Name(kind))] = r.server->close_kinds[Index(kind)];
-      removed[std::string(Name(kind))] = r.server->sessions_removed[Index(kind)];
-    }
-    figures["close_kinds"] = kinds;
-    figures["sessions_removed_total"] = removed;
+    figures["close_kinds"] = CloseKindsJson(r.server->close_kinds);
+    figures["sessions_removed_total"] = CloseKindsJson(r.server->sessions_removed);
     figures["server_full_handshakes_total"] = r.server->full_handshakes;
     figures["server_resumed_handshakes_total"] = r.server->resumed_handshakes;
   }
@@ -136,7 +117,7 @@ nlohmann::json ToJson(const RunReport& r) {
                       {"server_cpu_percent", Round(row.server_cpu_percent, 2)}});
   }
   return {
-      {"command", CommandName(r.command)},
+      {"command", Name(r.command)},
       {"config", ConfigJson(r.command == Command::kIncident ? Command::kRun : r.command, r.config)},
       {"effective",
        {{"check", Name(plan.check)},

@@ -27,8 +27,20 @@ struct RunReport {
   bool interrupted = false;
 };
 
+// The server side's figures at one instant, and their one JSON rendering: the "figures" of
+// `tlslab serve --json` and tlslab.Server.stats() in Python have the same keys, built here.
+struct ServerFigures {
+  ServerTotals totals;
+  double seconds = 0;   // since the server started
+  uint64_t cpu_ns = 0;  // user+sys of the server threads since they started
+};
+// connections_total, full_handshakes_total, resumed_handshakes_total, close_kinds,
+// sessions_removed_total (per close kind), seconds, cpu_ns, server_cpu_percent.
+nlohmann::json ToJson(const ServerFigures& f);
+// Close kind name -> count: what the server saw, and the sessions it removed after each.
+nlohmann::json CloseKindsJson(const std::array<uint64_t, kCloseKindCount>& counts);
+
 nlohmann::json Versions();
-nlohmann::json ConfigJson(Command command, const Config& config);
 nlohmann::json ToJson(const RunReport& report);
 
 // The table a person reads at a glance: one row per run.

@@ -38,26 +38,6 @@ std::string ReadyLine(const Config& config, const std::vector<Endpoint>& endpoin
   return line;
 }
 
-nlohmann::json ServerJson(const Config& config, const ServerTotals& t, double seconds,
-                          double cpu_percent) {
-  nlohmann::json kinds = nlohmann::json::object(), removed = nlohmann::json::object();
-  for (CloseKind kind : kAllCloseKinds) {
-    kinds[std::string(Name(kind))] = t.close_kinds[Index(kind)];
-    removed[std::string(Name(kind))] = t.sessions_removed[Index(kind)];
-  }
-  return {{"command", "serve"},
-          {"config", ConfigJson(Command::kServe, config)},
-          {"versions", Versions()},
-          {"figures",
-           {{"seconds", seconds},
-            {"connections_total", t.connections},
-            {"full_handshakes_total", t.full_handshakes},
-            {"resumed_handshakes_total", t.resumed_handshakes},
-            {"close_kinds", kinds},
-            {"sessions_removed_total", removed},
-            {"server_cpu_percent", cpu_percent}}}};
-}
-
 }  // namespace
 
 int ServeCommand(const Args& args) {
@@ -109,14 +89,16 @@ int ServeCommand(const Args& args) {
     engine.Stop();
     engine.Join();
     const Sample& last = result.samples.back();
+    const ServerFigures figures{last.server, last.t_s, last.server_cpu_ns};
     const double seconds = last.t_s;
-    const double cpu = seconds > 0 ? static_cast<double>(last.server_cpu_ns) / 1e7 / seconds : 0;
     if (config.output.json) {
-      std::printf("%s\n", ServerJson(config, last.server, seconds, cpu).dump(2).c_str());
+      const nlohmann::json doc = {{"command", "serve"},
+                                  {"config", ConfigJson(Command::kServe, config)},
+                                  {"versions", Versions()},
+                                  {"figures", ToJson(figures)}};
+      std::printf("%s\n", doc.dump(2).c_str());
     } else {
-      RunReport report;
-      report.config = config;
-      report.server = last.server;
+      const double cpu = ToJson(figures)["server_cpu_percent"].get<double>();
       std::string kinds;
       for (CloseKind kind : kAllCloseKinds) {
         // Appended piece by piece: GCC 12 -O3 false -Wrestrict (bug 105329).

@@ -24,7 +24,7 @@ pandas and matplotlib.
 from tlslab import _core
 from tlslab._cli import tlslab_bin
 from tlslab._flags import ConfigError
-from tlslab.config import Config, Duration, field_names
+from tlslab.config import Config, Duration, duration_ms, field_names
 from tlslab.info import profile, profile_names, profiles, versions
 from tlslab.result import Result
 from tlslab.runs import probe, run
@@ -51,6 +51,7 @@ __all__ = [
     "Duration",
     "Result",
     "Server",
+    "duration_ms",
     "field_names",
     "load_sweep",
     "probe",

@@ -1,6 +1,5 @@
 """The `tlslab` command as a subprocess: for runs isolated in their own process (so that the
-CPU each side reports is its own, untouched by Python) and for subcommands that have no
-binding (probe).
+CPU each side reports is its own, untouched by Python).
 
 The binary is $TLSLAB_BIN, else the `tlslab` of the build this package comes from, else the
 first `tlslab` on PATH.

@@ -1,16 +1,17 @@
-"""tlslab.Config: the configuration of one run, mirroring the C++ Config (lab/config.h).
+"""tlslab.Config: the configuration of one run, the C++ Config (lab/config.h) in Python.
 
-Every field is a flag of `tlslab run` with '-' turned into '_' (`--server-profile` ->
-`server_profile`). Defaults, accepted values and validation all come from the C++ core: a
-Config is validated by asking the core for its canonical form, and a bad value raises
-ConfigError (a ValueError) naming the field.
+The class is built at import from the core's one flag table (`_tlslab.describe_flags("run")`):
+every flag of `tlslab run` that is a field becomes a dataclass field named like the flag with
+'-' turned into '_' (`--server-profile` -> `server_profile`). A flag added to lab/flag_table.cc
+appears here with no Python edit. Values go to the core through the table's typed setters
+(`_tlslab.build_config`), which validate them; a bad value raises ConfigError (a ValueError)
+naming the field.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime
-from dataclasses import InitVar, dataclass
 from typing import Any, Mapping, Union
 
 from tlslab import _flags
@@ -22,84 +23,35 @@ Duration = Union[str, int, float, datetime.timedelta]
 HAProxy's `inter 2000`); an int or float is seconds (0.5 = 500 ms); or a datetime.timedelta."""
 
 _COMMAND = "run"
-# Flags of `tlslab run` that are not Config fields: the Python API always reads the JSON
-# document, and `no_reuse=True` is accepted by the constructor as `reuse=False`.
-_NOT_FIELDS = ("json", "no_reuse")
+# The library's one difference from the command line: a library call prints no live line on
+# stderr unless asked (the command line's default is on).
+_LIBRARY_DEFAULTS = {"live": False}
+# Python annotations per flag type (lab/flag_table.h, FlagType).
+_ANNOTATIONS = {
+    "int": "int | None",
+    "duration": "Duration | None",
+    "on/off": "bool | None",
+    "enum": "str | None",
+    "string": "str | None",
+    "switch": "bool",
+    "strings": "list[str] | None",
+}
 
 
-@dataclass(frozen=True)
-class Config:
-    """The configuration of one run: TLS servers and an HAProxy-like checker in one process.
+class _ConfigMethods:
+    """What every Config does; the fields come from the core's flag table."""
 
-    Fields are the flags of `tlslab run` (see `Config.describe()` or `tlslab run --help`),
-    with the same names ('-' -> '_'), the same defaults and the same validation, all taken
-    from the C++ core. A field left as None takes the core's default; after construction every
-    field holds its canonical value (durations as text such as "2s"), and None remains only
-    for the optional fields the core derives when unset (`close`, `reuse`, ... come from the
-    checker profile). One difference: `live` defaults to False here (no live line on stderr
-    from a library call); the command line's default is on.
-
-    A Config is immutable; `replace()` makes a changed, re-validated copy.
-
-    Example:
-        >>> import tlslab
-        >>> cfg = tlslab.Config(server_profile="strict", checker_profile="haproxy-1.7.3",
-        ...                     backends=20, inter=0.5, duration="4s")
-        >>> cfg.inter, cfg.tls, cfg.close
-        ('500ms', 'auto', None)
-        >>> cfg.replace(backends=40).backends
-        40
-        >>> tlslab.Config(backends=0)
-        Traceback (most recent call last):
-        ...
-        tlslab.ConfigError: backends=0: backends must be between 1 and 20000, got 0
-    """
-
-    # TLS, both sides
-    tls: str | None = None  # "auto", "1.2" or "1.3": highest version offered and accepted
-    tickets: bool | None = None  # TLS 1.2 RFC 5077 tickets; TLS 1.3: False = stateful tickets
-    session_cache: bool | None = None  # server: per-backend session cache (session IDs)
-    key: str | None = None  # certificate key type: "rsa2048" or "p256"
-    cert: str | None = None  # PEM certificate instead of the in-memory self-signed one
-    key_file: str | None = None  # PEM private key that goes with cert
-    keylog: str | None = None  # SSLKEYLOGFILE-format key log, for Wireshark
-    # Server
-    server_profile: str | None = None  # what the server does with a session after a close
-    backends: int | None = None  # virtual backends, each with listener, SSL_CTX and cache
-    server_threads: int | None = None  # server event-loop threads
-    handshake_timeout: Duration | None = None  # server drops a slower handshake
-    idle_timeout: Duration | None = None  # server drops an idle connection
-    # Checker
-    checker_profile: str | None = None  # e.g. "haproxy-1.7.3"; None = plain knobs only
-    check: str | None = None  # check kind: "connect" (handshake only) or "http"
-    close: str | None = None  # close mode; None = the checker profile's
-    reuse: bool | None = None  # offer the saved session; None = the profile's, else True
-    read_after_handshake: bool | None = None  # connect checks wait for a TLS 1.3 ticket
-    inter: Duration | None = None  # interval between checks of a healthy backend
-    fastinter: Duration | None = None  # interval while a backend changes state (None = inter)
-    downinter: Duration | None = None  # interval while a backend is down (None = inter)
-    timeout: Duration | None = None  # check timeout (None = inter)
-    rise: int | None = None  # consecutive successes to mark a backend up
-    fall: int | None = None  # consecutive failures to mark a backend down
-    threads: int | None = None  # checker event-loop threads
-    stats_socket: str | None = None  # unix socket answering HAProxy's "show info"
-    http_path: str | None = None  # path of the http check request
-    # The run
-    duration: Duration | None = None  # run length
-    max_checks: int | None = None  # stop after this many checks; 0 = no limit
-    live: bool = False  # a live line on stderr each second (the CLI's default is on)
-    trace: bool = False  # one line per connection event on stderr
-    no_reuse: InitVar[bool] = False  # HAProxy's no-ssl-reuse: the same as reuse=False
-
-    def __post_init__(self, no_reuse: bool) -> None:
+    def __post_init__(self, *alias_values: Any) -> None:
         values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        if no_reuse:
-            if values["reuse"] is True:
-                raise ConfigError("reuse=True contradicts no_reuse=True", ["reuse", "no_reuse"])
-            values["reuse"] = False
-        canonical = _flags.canonical(_COMMAND, values)
-        for name in values:
-            object.__setattr__(self, name, canonical[name])
+        for flag, value in zip(_flags.aliases(_COMMAND), alias_values):
+            values[flag.field] = value if value else None
+        bound = core.build_config(_COMMAND, values)
+        for name, value in bound.values().items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_core", bound)
+
+    def __reduce__(self) -> tuple:
+        return (_from_dict, (self.to_dict(),))
 
     # ---- conversions
 
@@ -114,7 +66,8 @@ class Config:
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     def to_argv(self) -> list[str]:
-        """The flags of `tlslab run` that reproduce this Config (without --json).
+        """The flags of `tlslab run` that reproduce this Config (without --json), from the
+        core's ToArgv.
 
         Example:
             >>> import tlslab
@@ -122,7 +75,7 @@ class Config:
             >>> argv[argv.index("--inter") + 1], argv[argv.index("--live") + 1]
             ('1s', 'off')
         """
-        return _flags.to_argv(_COMMAND, self.to_dict())
+        return list(self._core.argv())
 
     def to_flags(self) -> dict[str, Any]:
         """Flag name -> text (True for a switch): the "config" object of the JSON document
@@ -133,18 +86,7 @@ class Config:
             >>> tlslab.Config(server_profile="strict").to_flags()["server-profile"]
             'strict'
         """
-        argv = self.to_argv()
-        flags: dict[str, Any] = {}
-        i = 0
-        while i < len(argv):
-            name = argv[i][2:]
-            if i + 1 < len(argv) and not argv[i + 1].startswith("--"):
-                flags[name] = argv[i + 1]
-                i += 2
-            else:
-                flags[name] = True
-                i += 1
-        return flags
+        return dict(self._core.json())
 
     def replace(self, **changes: Any) -> "Config":
         """A copy with some fields changed, validated again.
@@ -167,7 +109,7 @@ class Config:
         value = getattr(self, field)
         if value is None:
             return None
-        if _flags.flags(_COMMAND)[field].value != "D":
+        if _flags.flags(_COMMAND)[field].type != "duration":
             raise ValueError(f"{field} is not a duration field")
         return core.parse_duration_ms(value) / 1000.0
 
@@ -182,9 +124,8 @@ class Config:
             >>> tlslab.Config.from_flags({"backends": "4", "server-profile": "strict"}).backends
             4
         """
-        values = _flags.from_json_config(_COMMAND, flags)
-        for name in _NOT_FIELDS:
-            values.pop(name, None)
+        values = _flags.from_json_config(_COMMAND, dict(flags))
+        values.setdefault("live", True)  # a document without it is from the command line
         return cls(**values)
 
     @classmethod
@@ -198,27 +139,79 @@ class Config:
             ['2s']
         """
         defaults = cls().to_dict()
-        rows = []
-        for field, flag in _flags.flags(_COMMAND).items():
-            if field in _NOT_FIELDS:
-                continue
-            rows.append(
-                {
-                    "field": field,
-                    "flag": f"--{flag.name}",
-                    "default": defaults[field],
-                    "help": flag.help,
-                }
-            )
-        return rows
+        return [
+            {"field": f.field, "flag": f"--{f.name}", "default": defaults[f.field], "help": f.help}
+            for f in _flags.fields(_COMMAND)
+        ]
+
+
+def _make_config_class() -> type:
+    specs: list[tuple[str, Any, Any]] = []
+    for flag in _flags.fields(_COMMAND):
+        default = _LIBRARY_DEFAULTS.get(flag.field, False if flag.type == "switch" else None)
+        specs.append((flag.field, _ANNOTATIONS[flag.type], dataclasses.field(default=default)))
+    for flag in _flags.aliases(_COMMAND):
+        specs.append((flag.field, dataclasses.InitVar[bool], dataclasses.field(default=False)))
+    cls = dataclasses.make_dataclass(
+        "Config", specs, bases=(_ConfigMethods,), frozen=True, namespace={}
+    )
+    cls.__module__ = __name__
+    return cls
+
+
+Config = _make_config_class()
+Config.__doc__ = """The configuration of one run: TLS servers and an HAProxy-like checker in one
+    process.
+
+    Fields are the flags of `tlslab run` (see `Config.describe()` or `tlslab run --help`),
+    with the same names ('-' -> '_'), the same defaults and the same validation, all taken
+    from the C++ core's flag table. A field left as None takes the core's default; after
+    construction every field holds its canonical value (durations as text such as "2s"), and
+    None remains only for the optional fields the core derives when unset (`close`, `reuse`,
+    ... come from the checker profile). Aliases are accepted by the constructor (`no_reuse=True`
+    is `reuse=False`). One difference: `live` defaults to False here (no live line on stderr
+    from a library call); the command line's default is on.
+
+    A Config is immutable; `replace()` makes a changed, re-validated copy.
+
+    Example:
+        >>> import tlslab
+        >>> cfg = tlslab.Config(server_profile="strict", checker_profile="haproxy-1.7.3",
+        ...                     backends=20, inter=0.5, duration="4s")
+        >>> cfg.inter, cfg.tls, cfg.close
+        ('500ms', 'auto', None)
+        >>> cfg.replace(backends=40).backends
+        40
+        >>> tlslab.Config(backends=0)
+        Traceback (most recent call last):
+        ...
+        tlslab.ConfigError: backends=0: backends must be between 1 and 20000, got 0
+    """
+
+
+def duration_ms(value: Duration) -> int:
+    """A duration in milliseconds, by the core's one grammar (lab/duration.h): "2s",
+    "500ms", "1m", "2000" (a bare number in a string is milliseconds); an int or float is
+    seconds; a datetime.timedelta is itself. ValueError for anything else.
+
+    Example:
+        >>> import tlslab
+        >>> tlslab.duration_ms("2s"), tlslab.duration_ms(0.5), tlslab.duration_ms("250")
+        (2000, 500, 250)
+    """
+    return int(core.duration_ms(value))
+
+
+def _from_dict(values: dict[str, Any]) -> "Config":
+    return Config(**values)
 
 
 def field_names() -> list[str]:
     """The fields of Config, in the order of `tlslab run --help`."""
-    return [f for f in _flags.flags(_COMMAND) if f not in _NOT_FIELDS]
+    return [f.field for f in _flags.fields(_COMMAND)]
 
 
-def make_config(config: Config | None, fields: Mapping[str, Any]) -> Config:
+def make_config(config: "Config | None", fields: Mapping[str, Any]) -> "Config":
     """`config` with `fields` changed, or a new Config from `fields` alone."""
     if config is None:
         return Config(**fields)
@@ -227,4 +220,4 @@ def make_config(config: Config | None, fields: Mapping[str, Any]) -> Config:
     return config.replace(**fields) if fields else config
 
 
-__all__ = ["Config", "ConfigError", "Duration", "field_names"]
+__all__ = ["Config", "ConfigError", "Duration", "duration_ms", "field_names"]

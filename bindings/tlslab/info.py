@@ -4,36 +4,31 @@ from __future__ import annotations
 
 import copy
 import functools
-import json
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from tlslab import _cli
 from tlslab._core import core
 
 
 def profiles() -> dict[str, list[dict[str, Any]]]:
-    """The server and checker profiles, as `tlslab profiles --json` prints them (it runs
-    that command, so the rows are exactly the command's): for each server profile the
-    session's fate after each close kind per resumption mechanism, for each checker profile
-    its close mode per check kind, each with its source.
+    """The server and checker profiles, the document of `tlslab profiles --json` (one C++
+    function builds both, in this process): for each server profile the session's fate after
+    each close kind per resumption mechanism, for each checker profile its close mode per
+    check kind, each with its source.
 
     Example:
         >>> import tlslab
         >>> "haproxy-1.7.3" in [p["name"] for p in tlslab.profiles()["checker"]]
         True
     """
-    return copy.deepcopy(_profiles(str(_cli.tlslab_bin())))
+    return copy.deepcopy(_profiles())
 
 
 @functools.lru_cache(maxsize=None)
-def _profiles(binary: str) -> dict[str, list[dict[str, Any]]]:
-    code, out, err = _cli.run_command(["profiles", "--json"], timeout=60)
-    if code != 0:
-        raise RuntimeError(f"tlslab profiles --json exited {code}: {err.strip()}")
-    return json.loads(out)
+def _profiles() -> dict[str, list[dict[str, Any]]]:
+    return core.profiles()
 
 
 def profile(name: str, side: str = "server") -> dict[str, Any]:

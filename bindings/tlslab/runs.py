@@ -1,4 +1,5 @@
-"""tlslab.run (one run, in this process or as a `tlslab run` process) and tlslab.probe."""
+"""tlslab.run (one run, in this process or as a `tlslab run` process) and tlslab.probe (in
+this process)."""
 
 from __future__ import annotations
 
@@ -45,47 +46,31 @@ def run(config: Config | None = None, /, *, isolate: bool = False, **fields: Any
         timeout = cfg.seconds("duration") + _SUBPROCESS_SLACK_S
         doc = _cli.run_json(["run", *cfg.to_argv()], timeout=timeout)
     else:
-        import json
-
-        # --json as on the command line, so both paths describe the run the same way.
-        doc = json.loads(core.run([*cfg.to_argv(), "--json"]))
+        doc = core.run(cfg._core)
     return Result(doc, elapsed_s=time.monotonic() - started, isolated=isolate)
 
 
-def probe(target: str, *, timeout: float | None = 600.0, **flags: Any) -> dict[str, Any]:
-    """Is a real TLS server strict or lenient? Runs `tlslab probe TARGET --json` and returns
-    its JSON document (the observed matrix, the verdict and the closest server profiles).
+def probe(target: str, **flags: Any) -> dict[str, Any]:
+    """Is a real TLS server strict or lenient? Runs the probe of `tlslab probe TARGET --json`
+    in this process (sequential, every wait bounded by `timeout`) and returns its JSON
+    document (the observed matrix, the verdict and the closest server profiles).
 
     Args:
         target: HOST:PORT of the server (e.g. one of `Server.targets`).
-        timeout: seconds before the probe process is stopped.
-        **flags: flags of `tlslab probe`, '_' for '-' (tls="1.2", repeat=3, expect="strict";
-            True for a switch).
+        **flags: fields of `tlslab probe`, '_' for '-' (tls="1.2", repeat=3, expect="strict",
+            timeout="3s", http=True).
 
     Raises:
-        NotImplementedError when the tlslab command has no `probe` subcommand; ValueError for
-        bad flags (tlslab's message); RuntimeError when the probe cannot run.
+        ConfigError or ValueError for bad flags or a bad target (the core's message);
+        RuntimeError when OpenSSL itself fails. A server that is down or not TLS is not an
+        error: the document's verdict says so.
 
     Example:
         >>> import tlslab
         >>> with tlslab.Server(profile="strict", backends=1) as srv:   # doctest: +SKIP
         ...     tlslab.probe(srv.targets[0], tls="1.2")["verdict"]
     """
-    if "probe" not in _cli.subcommands():
-        raise NotImplementedError(
-            f"{_cli.tlslab_bin()} has no `probe` subcommand (`tlslab --help` does not list "
-            "it); build a tlslab that has it, or point TLSLAB_BIN at one"
-        )
-    args = ["probe", target]
-    for name, value in flags.items():
-        flag = "--" + name.replace("_", "-")
-        if value is True:
-            args.append(flag)
-        elif value is False or value is None:
-            continue
-        else:
-            args += [flag, str(value)]
-    return _cli.run_json(args, timeout=timeout)
+    return core.probe(core.build_config("probe", flags), target)
 
 
 __all__ = ["run", "probe"]

@@ -4,38 +4,21 @@ at their ports and watch the server's counters live."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from tlslab import _flags
 from tlslab._core import core
-from tlslab.config import Config, Duration
+from tlslab.config import Config
 
 _COMMAND = "serve"
-# Config field -> `tlslab serve` field, for Server.from_config.
-_FROM_RUN = {
-    "server_profile": "profile",
-    "backends": "backends",
-    "server_threads": "threads",
-    "tls": "tls",
-    "tickets": "tickets",
-    "session_cache": "session_cache",
-    "key": "key",
-    "cert": "cert",
-    "key_file": "key_file",
-    "keylog": "keylog",
-    "handshake_timeout": "handshake_timeout",
-    "idle_timeout": "idle_timeout",
-    "trace": "trace",
-}
 
 
 class Server:
     """Virtual TLS backends (each with its own listener, SSL_CTX and session cache) served by
     event-loop threads in this process until `close()` (or the end of a `with` block).
 
-    Arguments are the flags of `tlslab serve` ('-' -> '_'), validated by the C++ core; None
-    takes the core's default. Ports are ephemeral unless `port` is given.
+    Arguments are the fields of `tlslab serve` ('-' -> '_'; `tlslab serve --help` or
+    `tlslab._flags.flags("serve")`), validated by the C++ core; None takes the core's default.
+    Ports are ephemeral unless `port` is given.
 
     Example (a Python client that closes without close_notify loses its session on a strict
     server; TLS 1.2 session IDs):
@@ -62,46 +45,14 @@ class Server:
         1
     """
 
-    def __init__(
-        self,
-        profile: str | None = None,
-        backends: int | None = None,
-        *,
-        tls: str | None = None,
-        tickets: bool | None = None,
-        session_cache: bool | None = None,
-        key: str | None = None,
-        cert: str | os.PathLike | None = None,
-        key_file: str | os.PathLike | None = None,
-        keylog: str | os.PathLike | None = None,
-        threads: int | None = None,
-        listen: str | None = None,
-        port: int | None = None,
-        handshake_timeout: Duration | None = None,
-        idle_timeout: Duration | None = None,
-        trace: bool = False,
-    ):
-        values = dict(
-            profile=profile,
-            backends=backends,
-            tls=tls,
-            tickets=tickets,
-            session_cache=session_cache,
-            key=key,
-            cert=cert,
-            key_file=key_file,
-            keylog=keylog,
-            threads=threads,
-            listen=listen,
-            port=port,
-            handshake_timeout=handshake_timeout,
-            idle_timeout=idle_timeout,
-            trace=trace,
-            live=False,
-        )
-        canonical = _flags.canonical(_COMMAND, values)
-        self.settings: dict[str, Any] = {k: canonical[k] for k in values if k != "live"}
-        self._engine = core.Server(_flags.to_argv(_COMMAND, canonical))
+    def __init__(self, profile: str | None = None, backends: int | None = None, **fields: Any):
+        values = {"profile": profile, "backends": backends, **fields}
+        values.setdefault("live", False)  # a library call prints no live line
+        self._start(core.build_config(_COMMAND, values))
+
+    def _start(self, bound: Any) -> None:
+        self.settings: dict[str, Any] = dict(bound.values())
+        self._engine = core.Server(bound)
 
     @classmethod
     def from_config(cls, config: Config, **overrides: Any) -> "Server":
@@ -114,9 +65,10 @@ class Server:
             ...     len(srv.ports), srv.settings["profile"]
             (2, 'strict')
         """
-        values = {serve: getattr(config, run) for run, serve in _FROM_RUN.items()}
-        values.update(overrides)
-        return cls(**values)
+        # One C++ Config serves both commands: the run's server fields are the serve fields.
+        srv = cls.__new__(cls)
+        srv._start(core.build_config(_COMMAND, overrides, config._core))
+        return srv
 
     @property
     def ports(self) -> list[int]:
@@ -138,9 +90,11 @@ class Server:
         return bool(self._engine.closed)
 
     def stats(self) -> dict[str, Any]:
-        """The server's counters since it started: connections, full and resumed handshakes,
-        close kinds seen, sessions removed per close kind, and CPU of the server threads
-        (`cpu_seconds`; `cpu_ns` exactly). Safe to call while clients connect.
+        """The server's figures since it started, with the keys of `tlslab serve --json`
+        (one C++ function builds both): connections, full and resumed handshakes, close kinds
+        seen, sessions removed per close kind, `seconds`, and CPU of the server threads
+        (`server_cpu_percent`, `cpu_ns`; `cpu_seconds` here). Safe to call while clients
+        connect.
 
         Example:
             >>> import tlslab

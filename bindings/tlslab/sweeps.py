@@ -298,7 +298,7 @@ def records_frame(records: Iterable[Mapping[str, Any]]) -> "pandas.DataFrame":
 
 def _seconds(field: str, value: Any) -> float | None:
     flag = _flags.flags("run").get(field)
-    if flag is None or flag.value != "D" or not isinstance(value, str):
+    if flag is None or flag.type != "duration" or not isinstance(value, str):
         return None
     from tlslab._core import core
 

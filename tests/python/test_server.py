@@ -139,3 +139,21 @@ def test_a_checker_process_against_the_server(tlslab_bin):
     assert stats["connections_total"] >= 30
     assert stats["resumed_handshakes_total"] == 0  # haproxy-1.7.3 against strict
     assert stats["sessions_removed_total"]["reset"] >= stats["connections_total"] - 4
+
+
+def test_stats_have_the_keys_of_serve_json():
+    """One C++ function renders the server's figures for `tlslab serve --json` and for
+    Server.stats() (lab/report.h, ServerFigures): the same keys in both."""
+    import json
+
+    from tlslab import _cli
+
+    code, out, err = _cli.run_command(
+        ["serve", "--duration", "1s", "--live", "off", "--key", "p256", "--json"], timeout=60
+    )
+    assert code == 0, err
+    doc = json.loads(out[out.index("{"):])  # after the "ready ..." line
+    with tlslab.Server(backends=1, key="p256") as srv:
+        stats = srv.stats()
+    assert set(stats) - {"cpu_seconds"} == set(doc["figures"])
+    assert set(stats["close_kinds"]) == set(doc["figures"]["close_kinds"])

@@ -4,9 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
 #include <string>
 #include <vector>
 
+#include "clients/probe_command.h"
 #include "lab/testing/usage_error.h"
 
 namespace tlslab {
@@ -52,6 +54,10 @@ Config EveryFieldChanged() {
   c.output.trace = true;
   c.duration = Millis(90000);
   c.max_checks = 12345;
+  c.probe.target = "[::1]:8443";
+  c.probe.repeat = 5;
+  c.probe.pause = Millis(250);
+  c.probe.expect = "strict";
   return c;
 }
 
@@ -79,6 +85,21 @@ Config OptionalsAtFallbacks() {
 // The fields each command has flags for, copied from `full`; the others keep their defaults.
 // This list is the expectation: a field listed here without a flag fails the round trip.
 Config OwnedBy(Command command, const Config& full) {
+  if (command == Command::kProbe) {
+    // Over the probe's own defaults, which set the check timeout: it cannot be unset there.
+    Config c = ProbeDefaults();
+    c.tls.version = full.tls.version;
+    c.tls.keylog_file = full.tls.keylog_file;
+    c.checker.sni = full.checker.sni;
+    c.checker.check = full.checker.check;
+    c.checker.http_path = full.checker.http_path;
+    if (full.checker.timeout) c.checker.timeout = full.checker.timeout;
+    c.output.json = full.output.json;
+    c.output.trace = full.output.trace;
+    c.probe = full.probe;
+    if (c.probe.target.empty()) c.probe.target = "127.0.0.1:1";  // probe requires one
+    return c;
+  }
   Config c;
   c.duration = full.duration;
   c.max_checks = full.max_checks;
@@ -108,11 +129,16 @@ Config OwnedBy(Command command, const Config& full) {
       c.checker.inter = full.checker.inter;
       c.checker.threads = full.checker.threads;
       break;
+    case Command::kProbe:
+      break;
   }
   return c;
 }
 
-const Command kCommands[] = {Command::kServe, Command::kCheck, Command::kRun, Command::kIncident};
+const Command kCommands[] = {Command::kServe, Command::kCheck, Command::kRun, Command::kIncident,
+                             Command::kProbe};
+
+Config BaseOf(Command command) { return command == Command::kProbe ? ProbeDefaults() : Config{}; }
 
 std::string Joined(const std::vector<std::string>& argv) {
   std::string out;
@@ -161,6 +187,10 @@ TEST(FlagsRoundTripTest, EveryFieldChangedDiffersFromItsDefault) {
   EXPECT_NE(c.output.trace, d.output.trace);
   EXPECT_NE(c.duration, d.duration);
   EXPECT_NE(c.max_checks, d.max_checks);
+  EXPECT_NE(c.probe.target, d.probe.target);
+  EXPECT_NE(c.probe.repeat, d.probe.repeat);
+  EXPECT_NE(c.probe.pause, d.probe.pause);
+  EXPECT_NE(c.probe.expect, d.probe.expect);
 }
 
 TEST(FlagsRoundTripTest, ParseOfToArgvGivesBackTheConfig) {
@@ -180,7 +210,7 @@ TEST(FlagsRoundTripTest, ParseOfToArgvGivesBackTheConfig) {
       SCOPED_TRACE(std::string(row.name) + ", command #" +
                    std::to_string(static_cast<int>(command)) + ": " + Joined(argv));
       ParsedFlags parsed;
-      ASSERT_NO_THROW(parsed = ParseFlags(command, argv));
+      ASSERT_NO_THROW(parsed = ParseFlags(command, argv, BaseOf(command)));
       EXPECT_FALSE(parsed.help);
       EXPECT_TRUE(parsed.config == expected);
       // Field groups, to say which one lost a value when the whole comparison fails.
@@ -188,10 +218,78 @@ TEST(FlagsRoundTripTest, ParseOfToArgvGivesBackTheConfig) {
       EXPECT_TRUE(parsed.config.server == expected.server);
       EXPECT_TRUE(parsed.config.checker == expected.checker);
       EXPECT_TRUE(parsed.config.output == expected.output);
+      EXPECT_TRUE(parsed.config.probe == expected.probe);
       EXPECT_EQ(parsed.config.duration, expected.duration);
       EXPECT_EQ(parsed.config.max_checks, expected.max_checks);
     }
   }
+}
+
+// The table is data: every flag describes itself fully, and the description agrees with what
+// the flag does (a setter of the described type, a getter that reads back what was set).
+TEST(FlagTableTest, EveryFlagDescribesItself) {
+  for (Command command : kCommands) {
+    std::set<std::string> names;
+    for (const Flag& flag : FlagsOf(command)) {
+      SCOPED_TRACE(std::string(Name(command)) + " --" + flag.name);
+      EXPECT_TRUE(names.insert(flag.name).second) << "one flag per name in a command";
+      EXPECT_FALSE(flag.help.empty());
+      EXPECT_TRUE(flag.Has(command));
+      ASSERT_TRUE(flag.set && flag.get);
+      EXPECT_EQ(flag.type == FlagType::kEnum, !flag.choices.empty());
+      EXPECT_EQ(flag.type == FlagType::kSwitch, flag.value_name.empty());
+      EXPECT_EQ(flag.role == FlagRole::kAlias, !flag.alias_of.empty());
+      if (flag.role == FlagRole::kAlias) {
+        EXPECT_TRUE(names.count(flag.alias_of)) << "the aliased flag comes first";
+      }
+      // Every choice of an enum parses, sets and reads back as itself.
+      for (const std::string& choice : flag.choices) {
+        Config c = BaseOf(command);
+        flag.set(c, ParseFlagText(flag, choice));
+        EXPECT_EQ(FlagText(flag, flag.get(c)), std::vector<std::string>{choice});
+      }
+    }
+  }
+}
+
+TEST(FlagTableTest, EveryCommandHasItsFlags) {
+  for (Command command : kCommands) {
+    EXPECT_FALSE(FlagsOf(command).empty()) << Name(command);
+    EXPECT_EQ(ParseCommandName(Name(command)), command);
+  }
+  EXPECT_NE(UsageErrorMessage([] { ParseCommandName("serv"); }), "");
+}
+
+// ConfigJson renders the Config field by field: the same names and texts as ToArgv.
+TEST(FlagTableTest, ConfigJsonMatchesTheArgv) {
+  for (Command command : kCommands) {
+    const Config c = OwnedBy(command, EveryFieldChanged());
+    const nlohmann::json j = ConfigJson(command, c);
+    std::vector<std::string> argv;
+    if (command == Command::kProbe) argv.push_back(c.probe.target);
+    for (const auto& [name, value] : j.items()) {
+      if (value.is_boolean()) {
+        argv.push_back("--" + name);
+      } else if (value.is_array()) {
+        for (const auto& v : value) argv.insert(argv.end(), {"--" + name, v.get<std::string>()});
+      } else {
+        argv.insert(argv.end(), {"--" + name, value.get<std::string>()});
+      }
+    }
+    EXPECT_TRUE(ParseFlags(command, argv, BaseOf(command)).config == c) << Name(command);
+  }
+}
+
+TEST(FlagsTest, ProbeTakesOneTarget) {
+  const Config base = ProbeDefaults();
+  EXPECT_EQ(ParseFlags(Command::kProbe, {"h:1", "--repeat", "2"}, base).config.probe.target, "h:1");
+  EXPECT_NE(
+      UsageErrorMessage([&] { ParseFlags(Command::kProbe, {}, base); }).find("needs a target"),
+      std::string::npos);
+  EXPECT_NE(UsageErrorMessage([&] { ParseFlags(Command::kProbe, {"a:1", "b:2"}, base); }), "");
+  const Config http = ParseFlags(Command::kProbe, {"h:1", "--http"}, base).config;
+  EXPECT_EQ(http.checker.check, CheckKind::kHttp);
+  EXPECT_EQ(base.checker.check, CheckKind::kConnect);
 }
 
 TEST(FlagsTest, NamesOfDesignSection11) {
