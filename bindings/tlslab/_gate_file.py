@@ -1,6 +1,7 @@
 """The gates file of `tlslab gate` (TOML, read with Python 3.11's tomllib): servers to start and
-gates to check, validated in full before anything runs, so that a typo fails in a second with
-one line naming the gate and the key, not after minutes of measurements. The format is
+gates to check, validated before anything runs, so that a typo fails in a second with one line
+naming the gate and the key, not after minutes of measurements (a figure name is checked against
+the first run's JSON document, since the core's figures are not listed anywhere else). The format is
 documented in docs/ci-gating.md ("The gates file")."""
 
 from __future__ import annotations

@@ -99,11 +99,13 @@ def _load_baseline(path: Path) -> dict[str, Any]:
 
 
 def _baseline_key(gate: Gate) -> dict[str, Any]:
-    """What a baseline entry must agree on with its gate to be comparable."""
+    """What a baseline entry must agree on with its gate to be comparable: the same figure of
+    the same source, as a ratio or not. A changed run configuration is allowed (with a note on
+    stderr): a slower configuration is one of the regressions a gate is for."""
     if gate.source == "benchmark":
         what = {"benchmark": gate.config["name"], "reference": gate.config.get("reference")}
     else:
-        what = {"config": gate.config, "reference": gate.reference}
+        what = {"ratio": gate.reference is not None}
     return {"figure": gate.figure, "source": gate.source, **what}
 
 
@@ -134,6 +136,9 @@ def _validate(gf: GatesFile, baseline: dict[str, Any] | None, saving: bool) -> N
             raise GateFileError(f"gate '{g.name}': the baseline measured something else "
                                 "(figure, configuration or benchmark changed); save a new one "
                                 "with --save-baseline")
+        if entry is not None and g.source != "benchmark" and entry.get("config") != g.config:
+            _progress(f"note: gate '{g.name}': the run configuration differs from the "
+                      "baseline's")
         if entry is not None and smallest_p(len(entry["values"]), g.repetitions) >= g.alpha:
             raise GateFileError(f"gate '{g.name}': {len(entry['values'])} baseline and "
                                 f"{g.repetitions} current repetitions can never reach p < "
@@ -272,7 +277,8 @@ def _save_baseline(path: Path, gf: GatesFile, outcomes: list[Outcome], force: bo
             entries = _load_baseline(path)  # keep the entries of gates not run (--only)
     for o in outcomes:
         if o.gate.kind == "regression" and o.values and not any(map(math.isnan, o.values)):
-            entries[o.gate.name] = {"key": _baseline_key(o.gate), "values": o.values}
+            entries[o.gate.name] = {"key": _baseline_key(o.gate), "values": o.values,
+                                    "config": o.gate.config}
     doc = {"format": BASELINE_FORMAT, "gates_file": str(gf.path),
            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
            "versions": tlslab.versions(), "gates": entries}
