@@ -67,12 +67,14 @@ class UTest:
     method: str  # "exact" or "normal"
 
 
-def mann_whitney_u(x: Sequence[float], y: Sequence[float]) -> UTest:
+def mann_whitney_u(x: Sequence[float], y: Sequence[float], method: str = "auto") -> UTest:
     """Two-sided Mann-Whitney U test of samples x and y (each at least one value).
 
-    Exact (the full permutation distribution) when there are no ties and at most 40 values in
-    all; otherwise the normal approximation with the tie correction of the variance and a
-    continuity correction of 1/2 (as scipy.stats.mannwhitneyu, method="asymptotic").
+    method "auto": exact (the full permutation distribution) when there are no ties and at most
+    40 values in all; otherwise "normal", the normal approximation with the tie correction of
+    the variance and a continuity correction of 1/2 (as scipy.stats.mannwhitneyu,
+    method="asymptotic"). "exact" with ties falls back to "normal" (the exact table assumes
+    distinct values).
 
     Example (every x below every y: the most extreme of C(8, 4) = 70 arrangements, both tails):
         >>> t = mann_whitney_u([1, 2, 3, 4], [5, 6, 7, 8])
@@ -89,7 +91,10 @@ def mann_whitney_u(x: Sequence[float], y: Sequence[float]) -> UTest:
     u1 = sum(ranks[:n1]) - n1 * (n1 + 1) / 2
     mean = n1 * n2 / 2
     ties = any(g > 1 for g in groups)
-    if not ties and n1 + n2 <= _EXACT_MAX_TOTAL:
+    if method not in ("auto", "exact", "normal"):
+        raise ValueError(f"method must be auto, exact or normal, not {method!r}")
+    exact = method == "exact" or (method == "auto" and n1 + n2 <= _EXACT_MAX_TOTAL)
+    if exact and not ties:
         counts = _exact_cdf_counts(n1, n2)
         total = math.comb(n1 + n2, n1)
         # The distribution is symmetric around n1*n2/2: P(U <= min(u, n1*n2 - u)), doubled.
