@@ -79,8 +79,8 @@ def bench_command(gate: Gate, tlslab_dir: Path) -> list[str]:
     """The benchmark command with $TLSLAB_DIR (the directory of the tlslab command, where the
     build puts tlslab_bench) substituted, JSON output and the gate's repetitions added, and the
     repetitions of all benchmarks interleaved at random unless the command says otherwise:
-    the reference and the candidate then share the machine's load drift (Google Benchmark's
-    docs/random_interleaving.md, which reports the variance this removes)."""
+    the reference and the candidate then share the machine's load drift (random_interleaving.md
+    in Google Benchmark's documentation reports the variance this removes)."""
     argv = [a.replace("$TLSLAB_DIR", str(tlslab_dir)) for a in gate.config["command"]]
     if not any(a.startswith("--benchmark_format") for a in argv):
         argv.append("--benchmark_format=json")
