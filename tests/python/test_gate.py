@@ -6,12 +6,15 @@ reports parsed back, and a table of malformed input that must be exit 2 and one 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
+import tlslab
 from conftest import REPO, run_cli
 
 SERVERS = """
@@ -239,3 +242,51 @@ def test_the_repositorys_incident_gates_are_valid():
                 "a resumed handshake stays cheaper than a full one", timeout=120)
     assert done.returncode in (0, 1), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_regression_as_a_ratio_to_a_reference_run(tmp_path):
+    # Each repetition: checks_total of a run every 200 ms over that of a run every 400 ms (~2).
+    gates = write(tmp_path, """
+[[gate]]
+name = "ratio"
+kind = "regression"
+figure = "checks_total"
+better = "higher"
+repetitions = 2
+[gate.run]
+backends = 3
+inter = "200ms"
+duration = "1s"
+key = "p256"
+[gate.reference]
+backends = 3
+inter = "400ms"
+duration = "1s"
+key = "p256"
+""")
+    baseline = tmp_path / "base.json"
+    done = gate(gates, "--save-baseline", baseline)
+    assert done.returncode == 0, done.stderr
+    entry = json.loads(baseline.read_text())["gates"]["ratio"]
+    assert entry["key"]["ratio"] is True
+    assert all(1.4 < v < 2.6 for v in entry["values"]), entry["values"]
+    # 2 against 2 repetitions can never be significant: refused before measuring.
+    refused = gate(gates, "--baseline", baseline)
+    assert refused.returncode == 2 and "can never reach p < 0.05" in refused.stderr
+
+
+def test_a_tlslab_without_its_python_package_is_one_line(tmp_path):
+    # A copy of the command outside its build tree finds no build/python: with no package on
+    # the interpreter's path, one line and exit 2. A missing interpreter: the same.
+    copy = tmp_path / "tlslab"
+    copy.write_bytes(Path(tlslab.tlslab_bin()).read_bytes())
+    copy.chmod(0o755)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "TLSLAB_BIN")}
+    for extra, message in (({}, "the tlslab Python package does not import"),
+                           ({"TLSLAB_PYTHON": "/nonexistent/python3"},
+                            "cannot run the Python interpreter /nonexistent/python3")):
+        done = subprocess.run([copy, "gate", REPO / "experiments/gates/example.toml"],
+                              capture_output=True, text=True, timeout=60, cwd=tmp_path,
+                              env={**env, **extra}, stdin=subprocess.DEVNULL)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr

@@ -98,3 +98,12 @@ def test_compare_fails_only_when_large_significant_and_worse():
     noisy = [0.5, 2.0, 1.0, 1.01]
     c = compare(BASE, noisy, better="lower", tolerance=0.001, alpha=0.05)
     assert c.utest.p >= 0.05 and not c.failed and "not significant" in c.reason
+
+
+def test_docstring_examples():
+    import doctest
+
+    from tlslab import _gate_stats
+
+    result = doctest.testmod(_gate_stats, verbose=False, report=True)
+    assert result.failed == 0 and result.attempted >= 4
