@@ -1,6 +1,7 @@
 """`tlslab gate FILE`: the CI gates a team declares in its own repository (docs/ci-gating.md).
 
-    tlslab gate FILE [--baseline B.json] [--save-baseline B.json [--force]] [--junit out.xml]
+    tlslab gate FILE [--baseline B.json] [--save-baseline B.json [--force|--append]]
+                     [--junit out.xml]
                      [--markdown out.md] [--only NAME ...]
 
 Three kinds of gate: behaviour (probe a target, expect strict, lenient or a profile), figure (a
@@ -69,6 +70,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--save-baseline", metavar="B.json",
                    help="save this run's regression measurements as a new baseline")
     p.add_argument("--force", action="store_true", help="let --save-baseline replace a file")
+    p.add_argument("--append", action="store_true", help="--save-baseline adds this run's "
+                   "repetitions to the file's (a baseline pooled over several invocations)")
     p.add_argument("--junit", metavar="OUT.xml", help="write a JUnit XML report")
     p.add_argument("--markdown", metavar="OUT.md", help="write a Markdown summary (e.g. "
                    "$GITHUB_STEP_SUMMARY)")
@@ -268,16 +271,17 @@ def _check(g: Gate, ctx: _Context) -> Outcome:
     return outcome
 
 
-def _save_baseline(path: Path, gf: GatesFile, outcomes: list[Outcome], force: bool) -> None:
+def _save_baseline(path: Path, gf: GatesFile, outcomes: list[Outcome], append: bool) -> None:
     entries: dict[str, Any] = {}
-    if path.exists():
-        if not force:
-            raise GateFileError(f"--save-baseline: {path} exists; add --force to replace it")
+    if path.exists():  # --force or --append: keep the entries of gates not run (--only)
         with contextlib.suppress(GateFileError):
-            entries = _load_baseline(path)  # keep the entries of gates not run (--only)
+            entries = _load_baseline(path)
     for o in outcomes:
         if o.gate.kind == "regression" and o.values and not any(map(math.isnan, o.values)):
-            entries[o.gate.name] = {"key": _baseline_key(o.gate), "values": o.values,
+            old = entries.get(o.gate.name)
+            pooled = (old["values"] if append and old and old.get("key") == _baseline_key(
+                o.gate) else [])
+            entries[o.gate.name] = {"key": _baseline_key(o.gate), "values": pooled + o.values,
                                     "config": o.gate.config}
     doc = {"format": BASELINE_FORMAT, "gates_file": str(gf.path),
            "saved_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -293,9 +297,14 @@ def run_gates(argv: Sequence[str]) -> int:
     for flag, value in (("--junit", args.junit), ("--markdown", args.markdown),
                         ("--save-baseline", args.save_baseline)):
         _writable(flag, value)
-    if args.save_baseline and Path(args.save_baseline).exists() and not args.force:
+    if (args.force or args.append) and not args.save_baseline:
+        raise GateFileError("--force and --append go with --save-baseline")
+    if args.force and args.append:
+        raise GateFileError("--force replaces the baseline, --append adds to it: choose one")
+    exists = args.save_baseline and Path(args.save_baseline).exists()
+    if exists and not (args.force or args.append):
         raise GateFileError(f"--save-baseline: {args.save_baseline} exists; add --force to "
-                            "replace it")
+                            "replace it or --append to add to it")
     gf = _gate_file.load(args.file)
     if args.only:
         unknown = [n for n in args.only if n not in {g.name for g in gf.gates}]
@@ -324,7 +333,7 @@ def run_gates(argv: Sequence[str]) -> int:
     if args.markdown:
         Path(args.markdown).write_text(_gate_report.markdown(outcomes, str(gf.path)))
     if args.save_baseline:
-        _save_baseline(Path(args.save_baseline), gf, outcomes, args.force)
+        _save_baseline(Path(args.save_baseline), gf, outcomes, args.append)
     _progress(f"{len(outcomes) - failed} passed, {failed} failed")
     return EXIT_FAIL if failed else EXIT_PASS
 

