@@ -62,16 +62,21 @@ def figure_of(gate: Gate, doc: dict[str, Any]) -> float:
 
 def measure(gate: Gate, fields: dict[str, Any]) -> tuple[float, dict[str, Any]]:
     """Runs the gate's source once with these fields; (figure, JSON document)."""
-    if gate.source == "simulate":
-        simulate = getattr(tlslab, "simulate", None)
-        if simulate is None:
-            raise GateFileError(f"gate '{gate.name}': this tlslab has no tlslab.simulate; use "
-                                "[gate.run]")
-        result = simulate(**fields)
-        doc = result.to_dict() if hasattr(result, "to_dict") else dict(result)
-    else:
-        # A separate `tlslab run` process: the CPU figures cannot include this interpreter.
-        doc = tlslab.run(isolate=True, **fields).to_dict()
+    try:
+        if gate.source == "simulate":
+            simulate = getattr(tlslab, "simulate", None)
+            if simulate is None:
+                raise GateFileError(f"gate '{gate.name}': this tlslab has no tlslab.simulate; "
+                                    "use [gate.run]")
+            result = simulate(**fields)
+            doc = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+        else:
+            # A separate `tlslab run` process: the CPU figures cannot include this interpreter.
+            doc = tlslab.run(isolate=True, **fields).to_dict()
+    except GateFileError:
+        raise
+    except (TypeError, ValueError) as e:  # a field the core refuses: bad input, exit 2
+        raise GateFileError(f"gate '{gate.name}': [gate.{gate.source}]: {e}") from None
     return figure_of(gate, doc), doc
 
 

@@ -30,7 +30,7 @@ import tlslab
 from tlslab import _gate_file, _gate_measure, _gate_report
 from tlslab._gate_file import Gate, GateFileError, GatesFile
 from tlslab._gate_report import Outcome
-from tlslab._gate_stats import compare, smallest_p
+from tlslab._gate_stats import compare, median, smallest_p
 
 
 @dataclass
@@ -98,6 +98,12 @@ def _load_baseline(path: Path) -> dict[str, Any]:
         raise GateFileError(f"--baseline: {path} is not a baseline ({type(e).__name__})") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("gates"), dict):
         raise GateFileError(f"--baseline: {path} is not a baseline of tlslab gate (no \"gates\")")
+    for name, entry in doc["gates"].items():
+        values = entry.get("values") if isinstance(entry, dict) else None
+        if not isinstance(values, list) or not values or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            raise GateFileError(f"--baseline: {path}: the entry of gate '{name}' has no list of "
+                                "numbers \"values\"")
     return doc["gates"]
 
 
@@ -137,7 +143,7 @@ def _validate(gf: GatesFile, baseline: dict[str, Any] | None, saving: bool) -> N
                                 "with --save-baseline")
         if entry is not None and entry.get("key") != _baseline_key(g) and not saving:
             raise GateFileError(f"gate '{g.name}': the baseline measured something else "
-                                "(figure, configuration or benchmark changed); save a new one "
+                                "(figure, source or benchmark changed); save a new one "
                                 "with --save-baseline")
         if entry is not None and g.source != "benchmark" and entry.get("config") != g.config:
             _progress(f"note: gate '{g.name}': the run configuration differs from the "
@@ -185,7 +191,8 @@ def _behaviour(g: Gate, ctx: _Context) -> Outcome:
     probe_args = ["tlslab", "probe", target if not name else "$(head -n1 ports.txt)",
                   "--expect", g.expect]
     for k, v in flags.items():
-        probe_args += [f"--{k.replace('_', '-')}", str(v)] if v is not True else [f"--{k}"]
+        flag = f"--{k.replace('_', '-')}"
+        probe_args += [flag, str(v)] if v is not True else [flag]
     probe_line = shlex.join(probe_args).replace("'$(head -n1 ports.txt)'",
                                                 "$(head -n1 ports.txt)")
     serve = [_serve_command(ctx.gf, name), "sleep 1"] if name else []
@@ -237,7 +244,7 @@ def _regression(g: Gate, ctx: _Context) -> Outcome:
         return Outcome(g, False, f"{what}: {values}", "a number each repetition",
                        "a repetition could not compute the figure", reproduce, values=values)
     entry = (ctx.baseline or {}).get(g.name)
-    measured = f"{what}: median {sorted(values)[len(values) // 2]:.4g} of {len(values)}"
+    measured = f"{what}: median {median(values):.4g} of {len(values)}"
     if entry is None:
         return Outcome(g, True, measured, "(no baseline: recorded)",
                        "recorded for --save-baseline", reproduce, values=values)

@@ -295,3 +295,28 @@ def test_a_tlslab_without_its_python_package_is_one_line(tmp_path):
                               env={**env, **extra}, stdin=subprocess.DEVNULL)
         assert done.returncode == 2, done.stderr
         assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+
+
+def test_a_malformed_baseline_is_bad_input(tmp_path):
+    baseline = tmp_path / "base.json"
+    for text in ("not json", '{"gates": {"x": {"values": "no"}}}', "[]"):
+        baseline.write_text(text)
+        done = gate(REPO / "experiments/gates/incident.toml", "--baseline", baseline, timeout=60)
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith("tlslab gate: error: --baseline: ")
+        assert done.stderr.count("\n") == 1, done.stderr
+
+
+def test_an_unreachable_target_fails_the_gate(tmp_path):
+    gates = write(tmp_path, """
+[[gate]]
+name = "our service"
+kind = "behaviour"
+target = "127.0.0.1:1"
+expect = "lenient"
+""")
+    md = tmp_path / "out.md"
+    done = gate(gates, "--markdown", md)
+    assert done.returncode == 1, done.stderr
+    assert "cannot connect to 127.0.0.1:1" in md.read_text()
+    assert "tlslab probe 127.0.0.1:1 --expect lenient" in md.read_text()
