@@ -6,6 +6,7 @@ namespace tlslab {
 int RunCommand(const Args& args);       // tlslab run
 int IncidentCommand(const Args& args);  // tlslab incident
 int ProfilesCommand(const Args& args);  // tlslab profiles
+int GateCommand(const Args& args);      // tlslab gate (execs the Python package)
 // The document of `tlslab profiles --json` (and of tlslab.profiles() in Python).
 nlohmann::json ProfilesJson();
 }  // namespace tlslab

@@ -19,6 +19,7 @@ constexpr const char* kUsage =
     "  check      HAProxy-style TLS health checks against any targets\n"
     "  probe      is this TLS server strict or lenient? (tlslab probe HOST:PORT)\n"
     "  profiles   the server and checker profiles, with their sources\n"
+    "  gate       check the CI gates of a gates file (docs/ci-gating.md)\n"
     "  version    versions of tlslab and OpenSSL\n";
 
 }  // namespace
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   if (command == "check") return tlslab::CheckCommand(args);
   if (command == "probe") return tlslab::ProbeCommand(args);
   if (command == "profiles") return tlslab::ProfilesCommand(args);
+  if (command == "gate") return tlslab::GateCommand(args);
   if (command == "version" || command == "--version") {
     std::printf("%s\n", tlslab::Versions().dump().c_str());
     return 0;

@@ -18,6 +18,7 @@ TLSLAB_TEST_PACKAGES=(
   # the Python side (bindings/, experiments/, tests/python/)
   pybind11-dev python3-dev python3-numpy python3-pandas python3-matplotlib python3-tqdm
   python3-nbclient python3-ipykernel flake8
+  python3-yaml  # tests/python/test_gate_docs.py reads the CI examples of docs/ci-gating.md
   clang-format
   # packaging: dpkg-shlibdeps for `cpack -G DEB` (tests/install)
   dpkg-dev file

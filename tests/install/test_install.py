@@ -97,6 +97,10 @@ def test_cmake_install_into_a_scratch_prefix(build_dir: Path, tmp_path: Path) ->
     # The installed package runs the installed command, not the build tree's.
     assert Path(seen["bin"]).resolve() == tlslab.resolve(), seen
     assert seen["profiles"] > 10, seen
+    # `tlslab gate` (app/gate_command.cc) runs the installed package: its one-line error.
+    done = _run([str(tlslab), "gate", "missing.toml"], outside, env)
+    assert (done.returncode, done.stderr) == (2, "tlslab gate: error: missing.toml: no such "
+                                                 "gates file\n"), done.stderr
 
 
 def _deb_wanted() -> str | None:

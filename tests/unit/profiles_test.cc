@@ -125,7 +125,8 @@ const std::vector<FateExpectation>& FateTable() {
        kStateful,
        {CloseKind::kCloseNotify, CloseKind::kEof, CloseKind::kReset, CloseKind::kTimeout},
        kKept,
-       "SSL_OP_IGNORE_UNEXPECTED_EOF turns the FIN into a close_notify (docs/tls-semantics.md 2.2)"},
+       "SSL_OP_IGNORE_UNEXPECTED_EOF turns the FIN into a close_notify (docs/tls-semantics.md "
+       "2.2)"},
       {"nginx",
        kStateful,
        {CloseKind::kCloseNotify, CloseKind::kEof, CloseKind::kReset, CloseKind::kTimeout},
@@ -290,7 +291,8 @@ struct ContextRow {
 TEST(ServerProfileTest, TicketsAndCachePerProfile) {
   const ContextRow rows[] = {
       {"strict", false, true,
-       "JDK 8 has no server-side tickets (docs/tls-semantics.md 1.5): every resumption goes through "
+       "JDK 8 has no server-side tickets (docs/tls-semantics.md 1.5): every resumption goes "
+       "through "
        "the cache, where the invalidation reaches it"},
       {"jdk11-sslengine-old", false, true,
        "stateless tickets came in JDK 13 (JDK-8211018); 11u has stateful ones only"},
