@@ -4,7 +4,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "bindings/bindings.h"
 #include "lab/errors.h"
@@ -37,17 +39,32 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  // close() and stats() may run in different Python threads at once: close() releases the GIL
+  // while the loops stop (issue 8 item 5: a segfault in CpuMeter::TotalNs). mutex_ guards
+  // engine_; both take it without the GIL, so neither can deadlock against the other.
   void Close() {
-    if (!engine_) return;
     py::gil_scoped_release nogil;
+    std::lock_guard lock(mutex_);
+    if (!engine_) return;
     engine_->Stop();
     engine_->Join();
     engine_.reset();
   }
 
   py::dict Stats() const {
-    if (!engine_) throw RuntimeError("the server is closed");
-    const ServerTotals t = engine_->Totals();
+    ServerTotals t;
+    uint64_t cpu_ns = 0;
+    bool open = false;
+    {
+      py::gil_scoped_release nogil;
+      std::lock_guard lock(mutex_);
+      open = engine_ != nullptr;
+      if (open) {
+        t = engine_->Totals();
+        cpu_ns = engine_->CpuNs();
+      }
+    }
+    if (!open) throw RuntimeError("the server is closed");  // raised with the GIL held
     py::dict kinds, removed;
     for (CloseKind kind : kAllCloseKinds) {
       kinds[py::str(std::string(Name(kind)))] = t.close_kinds[Index(kind)];
@@ -59,18 +76,23 @@ class Server {
     out["resumed_handshakes_total"] = t.resumed_handshakes;
     out["close_kinds"] = kinds;
     out["sessions_removed_total"] = removed;
-    out["cpu_ns"] = engine_->CpuNs();
+    out["cpu_ns"] = cpu_ns;
     return out;
   }
 
   const std::vector<int>& ports() const { return ports_; }
   const std::vector<std::string>& targets() const { return targets_; }
-  bool closed() const { return !engine_; }
+  bool closed() const {
+    py::gil_scoped_release nogil;
+    std::lock_guard lock(mutex_);
+    return !engine_;
+  }
 
  private:
   Config config_;
   std::unique_ptr<Trace> trace_;
-  std::unique_ptr<ServerEngine> engine_;
+  mutable std::mutex mutex_;
+  std::unique_ptr<ServerEngine> engine_;  // guarded by mutex_
   std::vector<int> ports_;
   std::vector<std::string> targets_;
 };

@@ -176,6 +176,9 @@ void AddServerFlags(std::vector<Flag>& f, bool in_run) {
   f.push_back(IntFlag(
       "port", "first port (backend i gets port+i); 0 = ephemeral",
       [](auto& c) -> auto& { return c.server.port; }));
+  f.push_back(IntFlag(
+      "max-connections", "open connections per backend; more are refused and counted",
+      [](auto& c) -> auto& { return c.server.max_connections; }));
   f.push_back(StringFlag(
       "ports-file", "FILE", "write HOST:PORT of each backend when ready",
       [](auto& c) -> auto& { return c.server.ports_file; }));
@@ -238,6 +241,9 @@ void AddCheckerFlags(std::vector<Flag>& f, Command command) {
   f.push_back(StringFlag(
       "stats-socket", "PATH", "unix socket answering HAProxy's \"show info\"",
       [](auto& c) -> auto& { return c.checker.stats_socket; }));
+  f.push_back(StringFlag(
+      "stats-socket-mode", "MODE", "file mode of the stats socket (octal)",
+      [](auto& c) -> auto& { return c.checker.stats_socket_mode; }));
   f.push_back(StringFlag(
       "http-path", "PATH", "path of the http check request",
       [](auto& c) -> auto& { return c.checker.http_path; }));

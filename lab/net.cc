@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "lab/errors.h"
+#include "lab/text.h"
 
 namespace tlslab {
 
@@ -41,6 +42,9 @@ Endpoint MakeEndpoint(const std::string& host, int port) {
 }
 
 Endpoint ParseHostPort(std::string_view text) {
+  // Before anything quotes it: a NUL would truncate the host silently (getaddrinfo reads a C
+  // string) and invalid UTF-8 would break the JSON result.
+  RequireText("target", text);
   const std::string want = "'" + std::string(text) + "' is not HOST:PORT (e.g. 127.0.0.1:8443)";
   std::string host;
   std::string_view port_text;

@@ -124,6 +124,8 @@ nlohmann::json ToJson(const RunReport& r) {
     figures["sessions_removed_total"] = removed;
     figures["server_full_handshakes_total"] = r.server->full_handshakes;
     figures["server_resumed_handshakes_total"] = r.server->resumed_handshakes;
+    figures["server_refused_at_cap_total"] = r.server->refused_at_cap;
+    figures["server_backpressure_pauses_total"] = r.server->backpressure_pauses;
   }
   nlohmann::json series = nlohmann::json::array();
   for (const SecondRow& row : f.series) {

@@ -83,6 +83,7 @@ class Config:
     fall: int | None = None  # consecutive failures to mark a backend down
     threads: int | None = None  # checker event-loop threads
     stats_socket: str | None = None  # unix socket answering HAProxy's "show info"
+    stats_socket_mode: str | None = None  # its file mode, octal ("0600" unless told otherwise)
     http_path: str | None = None  # path of the http check request
     # The run
     duration: Duration | None = None  # run length
