@@ -139,3 +139,35 @@ def test_a_checker_process_against_the_server(tlslab_bin):
     assert stats["connections_total"] >= 30
     assert stats["resumed_handshakes_total"] == 0  # haproxy-1.7.3 against strict
     assert stats["sessions_removed_total"]["reset"] >= stats["connections_total"] - 4
+
+
+def test_stats_and_close_from_threads_at_once():
+    """Issue 8 item 5: close() in one thread while others call stats() segfaulted (5 of 5
+    runs, CpuMeter::TotalNs <- Server::Stats). Now stats() either answers or raises."""
+    import threading
+
+    for _ in range(5):
+        srv = tlslab.Server(backends=2, key="p256")
+        outcomes: list[str] = []
+        start = threading.Barrier(5)
+
+        def poll() -> None:
+            start.wait()
+            for _ in range(2000):
+                try:
+                    srv.stats()
+                except RuntimeError:  # closed under us: the one acceptable failure
+                    outcomes.append("closed")
+                    return
+            outcomes.append("answered")
+
+        threads = [threading.Thread(target=poll) for _ in range(4)]
+        for t in threads:
+            t.start()
+        start.wait()
+        srv.close()
+        srv.close()  # idempotent, even while others read
+        for t in threads:
+            t.join(30)
+        assert not any(t.is_alive() for t in threads)
+        assert len(outcomes) == 4 and srv.closed
