@@ -93,9 +93,9 @@ void ClearStaleSocket(const std::string& path, const sockaddr_un& addr) {
 
 StatsSocket::StatsSocket(const std::string& path, unsigned mode) : path_(path) {
   sockaddr_un addr{};
-  if (path.empty() || path.size() >= sizeof addr.sun_path) {
-    throw UsageError("--stats-socket: path empty or too long (at most " +
-                     std::to_string(sizeof addr.sun_path - 1) + " bytes)");
+  if (path.size() >= sizeof addr.sun_path) {
+    throw UsageError("--stats-socket: path too long (at most " +
+                     std::to_string(sizeof addr.sun_path - 1) + " bytes): " + path);
   }
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
