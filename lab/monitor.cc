@@ -122,10 +122,22 @@ StatsSocket::~StatsSocket() {
   }
 }
 
-size_t StatsSocket::AddPollFds(std::vector<pollfd>& fds, Clock::time_point now) {
+void StatsSocket::Expire(Clock::time_point now, const std::function<InfoLines()>& info) {
   for (size_t i = clients_.size(); i-- > 0;) {
-    if (now >= clients_[i].deadline) Drop(i);  // too slow to ask or to read its answer
+    Client& c = clients_[i];
+    if (now < c.deadline) continue;
+    // Out of time: one that never finished its command is told what the socket answers
+    // (best effort, never waited on); one too slow to read its answer just loses it.
+    if (!c.replied) {
+      const std::string reply = *StatsReply(c.in, true, info);
+      ssize_t ignored = send(c.fd, reply.data(), reply.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+      (void)ignored;
+    }
+    Drop(i);
   }
+}
+
+size_t StatsSocket::AddPollFds(std::vector<pollfd>& fds) {
   fds.push_back({fd_, POLLIN, 0});
   for (const Client& c : clients_) {
     fds.push_back({c.fd, static_cast<short>(c.replied ? POLLOUT : POLLIN), 0});
@@ -199,7 +211,10 @@ MonitorResult RunMonitor(Clock::time_point start, Clock::time_point deadline, bo
     // Wake at the tick, or every 50 ms to notice that the work is done.
     auto wait = std::chrono::duration_cast<std::chrono::milliseconds>(wake - now).count();
     fds.assign(1, pollfd{stop_fd, POLLIN, 0});
-    if (stats != nullptr) stats->AddPollFds(fds, now);
+    if (stats != nullptr) {
+      stats->Expire(now, [&] { return hooks.info(result.samples); });
+      stats->AddPollFds(fds);
+    }
     int ready = poll(fds.data(), fds.size(), static_cast<int>(std::clamp<long long>(wait, 0, 50)));
     if (ready > 0 && (fds[0].revents & POLLIN)) {
       result.interrupted = true;

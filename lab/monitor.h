@@ -55,8 +55,10 @@ class StatsSocket {
   StatsSocket(const StatsSocket&) = delete;
   StatsSocket& operator=(const StatsSocket&) = delete;
 
+  // Ends the clients whose kStatsClientTime is over.
+  void Expire(Clock::time_point now, const std::function<InfoLines()>& info);
   // Appends the descriptors to poll (listener, then clients) and returns how many.
-  size_t AddPollFds(std::vector<pollfd>& fds, Clock::time_point now);
+  size_t AddPollFds(std::vector<pollfd>& fds);
   // Acts on what poll reported for the descriptors AddPollFds added, from `first` on.
   void OnPoll(const std::vector<pollfd>& fds, size_t first, Clock::time_point now,
               const std::function<InfoLines()>& info);

@@ -171,9 +171,13 @@ def test_connections_beyond_the_cap_are_refused_and_counted(cli, serve) -> None:
     server = serve("--backends", "1", "--max-connections", "2", "--json")
     target = server.targets[0]
     held = [tls_connect(target) for _ in range(2)]
-    extra = socket.create_connection(host_port(target), timeout=5)
-    with extra:
-        assert closed_by_peer(extra, within=3) is not None, "a third connection was kept"
+    try:
+        extra = socket.create_connection(host_port(target), timeout=5)
+    except ConnectionResetError:  # on loopback the reset may beat connect()'s return
+        extra = None
+    if extra is not None:
+        with extra:
+            assert closed_by_peer(extra, within=3) is not None, "a third connection was kept"
     for s in held:
         s.close()
     # Below the cap again: real checks pass.
