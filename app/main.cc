@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   if (command == "probe") return tlslab::ProbeCommand(args);
   if (command == "profiles") return tlslab::ProfilesCommand(args);
   if (command == "version" || command == "--version") {
-    if (argc > 2) {  // flags are not ignored silently (issue 8 item 11)
+    if (argc > 2) {  // flags are not ignored silently
       std::fprintf(stderr, "tlslab: error: version takes no flags, got '%s'\n",
                    tlslab::Printable(argv[2]).c_str());
       return 2;

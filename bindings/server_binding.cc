@@ -40,7 +40,7 @@ class Server {
   Server& operator=(const Server&) = delete;
 
   // close() and stats() may run in different Python threads at once: close() releases the GIL
-  // while the loops stop (issue 8 item 5: a segfault in CpuMeter::TotalNs). mutex_ guards
+  // while the loops stop (it crashed in CpuMeter::TotalNs). mutex_ guards
   // engine_; both take it without the GIL, so neither can deadlock against the other.
   void Close() {
     py::gil_scoped_release nogil;

@@ -9,7 +9,7 @@
 namespace tlslab {
 
 // Printable: a message may quote a flag or a file line the user gave; its raw bytes never
-// reach the terminal (issue 8 item 11).
+// reach the terminal.
 int GuardedMain(const std::function<int()>& body) {
   try {
     return body();

@@ -51,8 +51,8 @@ struct ServerCounters {
   Counter resumed_handshakes;
   std::array<Counter, kCloseKindCount> close_kinds;
   std::array<Counter, kCloseKindCount> sessions_removed;  // connections whose session was removed
-  // Bounds a peer ran into (issue 8): a connection refused at the per-backend cap, and a
-  // connection whose unread replies filled its outbox, so the server stopped reading it.
+  // Bounds a peer ran into (README, hostile peers): a connection refused at the per-backend cap,
+  // and a connection whose unread replies filled its outbox, so the server stopped reading it.
   Counter refused_at_cap;
   Counter backpressure_pauses;
 };

@@ -63,7 +63,7 @@ std::optional<std::string> StatsReply(std::string_view received, bool peer_done,
 namespace {
 
 // Whatever is at `path` must be a socket no one answers on (a stale one from a run that was
-// killed); anything else is refused, by name, and left alone (issue 8 item 3).
+// killed); anything else is refused, by name, and left alone.
 void ClearStaleSocket(const std::string& path, const sockaddr_un& addr) {
   struct stat st {};
   if (lstat(path.c_str(), &st) != 0) {

@@ -159,7 +159,7 @@ SslCtxPtr MakeClientContext(const TlsConfig& tls) {
 KeylogFile::KeylogFile(const std::string& path) : file_(nullptr) {
   // TLS secrets: a new file is 0600, a planted symlink is not followed (O_NOFOLLOW), and only
   // a regular file is written (O_NONBLOCK: opening a FIFO without a reader fails instead of
-  // blocking) (issue 8 item 7).
+  // blocking).
   const int fd =
       open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
   if (fd < 0) {

@@ -21,7 +21,7 @@ namespace {
 void WritePortsFile(const std::string& path, const std::vector<Endpoint>& endpoints) {
   const std::string shown = "--ports-file: '" + path + "'";
   // Only a regular file is replaced: renaming over a FIFO, a device or a symlink would
-  // destroy what was there (issue 8 item 7).
+  // destroy what was there.
   struct stat st {};
   if (lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
     throw UsageError(shown + " exists and is not a regular file; refusing to replace it");
@@ -54,7 +54,7 @@ void WritePortsFile(const std::string& path, const std::vector<Endpoint>& endpoi
 }
 
 // A listener on a wildcard or a routable address is reachable from other machines: the lab's
-// backends accept anyone (issue 8 item 11). Loopback is 127.0.0.0/8 and ::1.
+// backends accept anyone. Loopback is 127.0.0.0/8 and ::1.
 bool IsLoopback(const Endpoint& at) {
   if (at.addr.ss_family == AF_INET) {
     const auto* in = reinterpret_cast<const sockaddr_in*>(&at.addr);
@@ -122,7 +122,7 @@ int ServeCommand(const Args& args) {
     }
     engine.Start();
     // With --json, stdout holds one JSON document and nothing else: the ready line goes to
-    // stderr (issue 8 item 10).
+    // stderr.
     std::FILE* ready_to = config.output.json ? stderr : stdout;
     std::fprintf(ready_to, "%s\n", ReadyLine(config, engine.endpoints()).c_str());
     std::fflush(ready_to);

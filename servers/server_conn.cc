@@ -158,7 +158,7 @@ void ServerConn::OnIo(uint32_t events) {
     size_t bytes = 0;
     TransportEnd end = ReadSlice(fd_, stream_, bytes);
     if (end != TransportEnd::kOpen && obs_.transport == TransportEnd::kOpen) obs_.transport = end;
-    // Bytes alone are not progress (issue 8: one byte every 10 s held a connection forever):
+    // Bytes alone are not progress (one byte every 10 s would hold a connection forever):
     // the idle deadline moves only when a whole record is decrypted (ServeRequests).
   }
   Drive();

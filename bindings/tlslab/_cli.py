@@ -64,7 +64,7 @@ _PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 def _die_with_parent_fn() -> Callable[[], None] | None:
     """A preexec_fn that makes the child get SIGKILL when this process dies, however it dies
     (prctl(2) PR_SET_PDEATHSIG): a SIGKILLed sweep leaves no `tlslab run` behind to overlap
-    the resumed point (issue 8 item 9). libc is resolved here, before the fork."""
+    the resumed point. libc is resolved here, before the fork."""
     if not sys.platform.startswith("linux"):
         return None
     try:

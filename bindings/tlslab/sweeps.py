@@ -115,7 +115,7 @@ def sweep(
 @contextlib.contextmanager
 def _sole_writer(path: Path | None) -> Iterator[None]:
     """Holds an advisory lock (flock(2)) on the JSONL file for the whole sweep: a second
-    sweep of the same file would run and append every point again (issue 8 item 9). The
+    sweep of the same file would run and append every point again. The
     lock goes with the process, however it ends."""
     if path is None:
         yield
