@@ -7,6 +7,7 @@
 #include "clients/check_command.h"
 #include "clients/probe_command.h"
 #include "lab/report.h"
+#include "lab/text.h"
 #include "servers/serve_command.h"
 
 namespace {
@@ -39,6 +40,11 @@ int main(int argc, char** argv) {
   if (command == "profiles") return tlslab::ProfilesCommand(args);
   if (command == "gate") return tlslab::GateCommand(args);
   if (command == "version" || command == "--version") {
+    if (argc > 2) {  // flags are not ignored silently
+      std::fprintf(stderr, "tlslab: error: version takes no flags, got '%s'\n",
+                   tlslab::Printable(argv[2]).c_str());
+      return 2;
+    }
     std::printf("%s\n", tlslab::Versions().dump().c_str());
     return 0;
   }
@@ -46,6 +52,7 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  std::fprintf(stderr, "tlslab: error: unknown command '%s'\n%s", argv[1], kUsage);
+  std::fprintf(stderr, "tlslab: error: unknown command '%s'\n%s",
+               tlslab::Printable(argv[1]).c_str(), kUsage);
   return 2;
 }

@@ -5,7 +5,9 @@
 #include <pybind11/stl.h>
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
+#include <mutex>
 
 #include "bindings/bindings.h"
 #include "lab/errors.h"
@@ -39,28 +41,49 @@ class Server {
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
+  // close() and stats() may run in different Python threads at once: close() releases the GIL
+  // while the loops stop (it crashed in CpuMeter::TotalNs). mutex_ guards
+  // engine_; both take it without the GIL, so neither can deadlock against the other.
   void Close() {
-    if (!engine_) return;
     py::gil_scoped_release nogil;
+    std::lock_guard lock(mutex_);
+    if (!engine_) return;
     engine_->Stop();
     engine_->Join();
     engine_.reset();
   }
 
   py::object Stats() const {
-    if (!engine_) throw RuntimeError("the server is closed");
+    ServerTotals t;
+    uint64_t cpu_ns = 0;
+    bool open = false;
+    {
+      py::gil_scoped_release nogil;
+      std::lock_guard lock(mutex_);
+      open = engine_ != nullptr;
+      if (open) {
+        t = engine_->Totals();
+        cpu_ns = engine_->CpuNs();
+      }
+    }
+    if (!open) throw RuntimeError("the server is closed");  // raised with the GIL held
     const double seconds = std::chrono::duration<double>(Clock::now() - started_).count();
-    return ToPython(ToJson(ServerFigures{engine_->Totals(), seconds, engine_->CpuNs()}));
+    return ToPython(ToJson(ServerFigures{t, seconds, cpu_ns}));
   }
 
   const std::vector<int>& ports() const { return ports_; }
   const std::vector<std::string>& targets() const { return targets_; }
-  bool closed() const { return !engine_; }
+  bool closed() const {
+    py::gil_scoped_release nogil;
+    std::lock_guard lock(mutex_);
+    return !engine_;
+  }
 
  private:
   Config config_;
   std::unique_ptr<Trace> trace_;
-  std::unique_ptr<ServerEngine> engine_;
+  mutable std::mutex mutex_;
+  std::unique_ptr<ServerEngine> engine_;  // guarded by mutex_
   Clock::time_point started_;
   std::vector<int> ports_;
   std::vector<std::string> targets_;

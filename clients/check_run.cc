@@ -63,7 +63,8 @@ RunReport RunChecks(Command command, const Config& config, std::vector<Endpoint>
                     const std::optional<ServerSide>& server, int stop_fd, Trace* trace) {
   std::unique_ptr<StatsSocket> stats;
   if (!config.checker.stats_socket.empty()) {
-    stats = std::make_unique<StatsSocket>(config.checker.stats_socket);
+    stats =
+        std::make_unique<StatsSocket>(config.checker.stats_socket, StatsSocketMode(config.checker));
   }
   CheckerEngine engine(config, std::move(targets), trace);
   const Clock::time_point start = Clock::now();

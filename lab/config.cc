@@ -2,6 +2,7 @@
 
 #include "lab/errors.h"
 #include "lab/profiles.h"
+#include "lab/text.h"
 
 namespace tlslab {
 namespace {
@@ -25,6 +26,23 @@ void RequireDuration(const char* field, Millis value, Millis lo, Millis hi) {
 }  // namespace
 
 void Validate(const Config& c) {
+  // Text first: every other message may quote these values, and the JSON result carries them.
+  RequireText("server profile", c.server.profile);
+  RequireText("checker profile", c.checker.profile);
+  RequireText("listen", c.server.listen);
+  RequireText("cert", c.tls.cert_file);
+  RequireText("key-file", c.tls.key_file);
+  RequireText("keylog", c.tls.keylog_file);
+  RequireText("ports-file", c.server.ports_file);
+  RequireText("targets-file", c.checker.targets_file);
+  RequireText("stats-socket", c.checker.stats_socket);
+  RequireText("sni", c.checker.sni);
+  RequireText("http-path", c.checker.http_path);
+  for (const std::string& target : c.checker.targets) RequireText("target", target);
+  Require(IsSniHostName(c.checker.sni),
+          "sni must be a DNS host name (letters, digits, '-' in dot-separated labels; no IP "
+          "address), got '" +
+              c.checker.sni + "'");
   FindServerProfile(c.server.profile);
   if (!c.checker.profile.empty()) FindCheckerProfile(c.checker.profile);
   RequireRange("backends", c.server.backends, 1, kMaxBackends);
@@ -32,6 +50,7 @@ void Validate(const Config& c) {
   if (c.server.port != 0) {
     RequireRange("port + backends - 1", c.server.port + c.server.backends - 1, 1, 65535);
   }
+  RequireRange("max-connections", c.server.max_connections, 1, 1000000);
   RequireRange("server threads", c.server.threads, 1, kMaxThreads);
   RequireRange("checker threads", c.checker.threads, 1, kMaxThreads);
   RequireRange("rise", c.checker.rise, 1, 1000);
@@ -51,10 +70,18 @@ void Validate(const Config& c) {
   RequireDuration("duration", c.duration, Millis(0), kMaxDuration);
   Require(c.tls.cert_file.empty() == c.tls.key_file.empty(),
           "--cert and --key-file go together: give both or neither");
-  Require(!c.checker.http_path.empty() && c.checker.http_path[0] == '/' &&
-              c.checker.http_path.find_first_of("\r\n ") == std::string::npos,
-          "http-path must start with '/' and contain no spaces or line breaks, got '" +
+  const std::string& mode = c.checker.stats_socket_mode;
+  Require(mode.size() >= 3 && mode.size() <= 4 &&
+              mode.find_first_not_of("01234567") == std::string::npos,
+          "stats-socket-mode must be an octal file mode such as 0600 or 0660");
+  Require(IsHttpPath(c.checker.http_path),
+          "http-path must start with '/' and hold visible ASCII only (no spaces, line breaks "
+          "or NUL; percent-encode the rest), got '" +
               c.checker.http_path + "'");
+}
+
+unsigned StatsSocketMode(const CheckerConfig& c) {
+  return static_cast<unsigned>(std::stoul(c.stats_socket_mode, nullptr, 8));
 }
 
 Millis EffectiveFastinter(const CheckerConfig& c) { return c.fastinter.value_or(c.inter); }

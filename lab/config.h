@@ -32,6 +32,7 @@ struct ServerConfig {
   int threads = 1;                   // server event-loop threads (backends shared round robin)
   Millis handshake_timeout{10000};   // drop a connection whose handshake takes longer
   Millis idle_timeout{60000};        // drop an established connection idle for longer
+  int max_connections = 1000;        // open connections per backend; more are refused
   bool operator==(const ServerConfig&) const = default;
 };
 
@@ -45,14 +46,15 @@ struct CheckerConfig {
   std::optional<bool> reuse;           // offer the saved session (HAProxy: !no-ssl-reuse)
   std::optional<bool> read_after_handshake;  // wait for a TLS 1.3 ticket on connect checks
   Millis inter{2000};                        // interval between checks of a healthy backend
-  std::optional<Millis> fastinter;  // interval while a backend changes state (default inter)
-  std::optional<Millis> downinter;  // interval while a backend is down (default inter)
-  std::optional<Millis> timeout;    // connect + handshake + response limit (default inter)
-  int rise = 2;                     // consecutive successes to mark a backend up
-  int fall = 3;                     // consecutive failures to mark a backend down
-  int threads = 1;                  // checker event-loop threads
-  std::string stats_socket;         // unix socket answering HAProxy's "show info"
-  std::string http_path = "/";      // path of the http check request
+  std::optional<Millis> fastinter;         // interval while a backend changes state (default inter)
+  std::optional<Millis> downinter;         // interval while a backend is down (default inter)
+  std::optional<Millis> timeout;           // connect + handshake + response limit (default inter)
+  int rise = 2;                            // consecutive successes to mark a backend up
+  int fall = 3;                            // consecutive failures to mark a backend down
+  int threads = 1;                         // checker event-loop threads
+  std::string stats_socket;                // unix socket answering HAProxy's "show info"
+  std::string stats_socket_mode = "0600";  // its file mode (octal): owner only by default
+  std::string http_path = "/";             // path of the http check request
   bool operator==(const CheckerConfig&) const = default;
 };
 
@@ -97,6 +99,8 @@ void Validate(const Config& config);
 Millis EffectiveFastinter(const CheckerConfig& c);
 Millis EffectiveDowninter(const CheckerConfig& c);
 Millis EffectiveCheckTimeout(const CheckerConfig& c);
+// stats_socket_mode as a number (Validate has checked it).
+unsigned StatsSocketMode(const CheckerConfig& c);
 
 }  // namespace tlslab
 

@@ -6,6 +6,8 @@ void ServerTotals::Accumulate(const ServerCounters& c) {
   connections += c.connections.Get();
   full_handshakes += c.full_handshakes.Get();
   resumed_handshakes += c.resumed_handshakes.Get();
+  refused_at_cap += c.refused_at_cap.Get();
+  backpressure_pauses += c.backpressure_pauses.Get();
   for (size_t i = 0; i < kCloseKindCount; ++i) {
     close_kinds[i] += c.close_kinds[i].Get();
     sessions_removed[i] += c.sessions_removed[i].Get();

@@ -55,6 +55,10 @@ struct ServerCounters {
   Counter resumed_handshakes;
   std::array<Counter, kCloseKindCount> close_kinds;
   std::array<Counter, kCloseKindCount> sessions_removed;  // connections whose session was removed
+  // Bounds a peer ran into (README, hostile peers): a connection refused at the per-backend cap,
+  // and a connection whose unread replies filled its outbox, so the server stopped reading it.
+  Counter refused_at_cap;
+  Counter backpressure_pauses;
 };
 
 struct CheckerCounters {
@@ -71,6 +75,7 @@ struct ServerTotals {
   uint64_t connections = 0, full_handshakes = 0, resumed_handshakes = 0;
   std::array<uint64_t, kCloseKindCount> close_kinds{};
   std::array<uint64_t, kCloseKindCount> sessions_removed{};
+  uint64_t refused_at_cap = 0, backpressure_pauses = 0;
   void Accumulate(const ServerCounters& c);
 };
 

@@ -201,6 +201,9 @@ void AddServerFlags(std::vector<Flag>& t) {
   t.push_back(DurationFlag(
       "idle-timeout", "server: drop an idle connection", ForServerSide(),
       [](auto& c) -> auto& { return c.server.idle_timeout; }));
+  t.push_back(IntFlag(
+      "max-connections", "open connections per backend; more are refused and counted", ForServe(),
+      [](auto& c) -> auto& { return c.server.max_connections; }));
   t.push_back(StringFlag(
       "listen", "ADDR", "address to listen on", ForServe(),
       [](auto& c) -> auto& { return c.server.listen; }));
@@ -291,6 +294,9 @@ void AddCheckerFlags(std::vector<Flag>& t) {
   t.push_back(StringFlag(
       "stats-socket", "PATH", "unix socket answering HAProxy's \"show info\"", ForCheckerSide(),
       [](auto& c) -> auto& { return c.checker.stats_socket; }));
+  t.push_back(StringFlag(
+      "stats-socket-mode", "MODE", "file mode of the stats socket (octal)", ForCheckerSide(),
+      [](auto& c) -> auto& { return c.checker.stats_socket_mode; }));
   t.push_back(StringFlag(
       "http-path", "PATH", "path of the http check request", {C::kCheck, C::kRun, C::kProbe},
       [](auto& c) -> auto& { return c.checker.http_path; }));

@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "lab/errors.h"
+#include "lab/text.h"
 
 namespace tlslab {
 
@@ -41,6 +42,9 @@ Endpoint MakeEndpoint(const std::string& host, int port) {
 }
 
 Endpoint ParseHostPort(std::string_view text) {
+  // Before anything quotes it: a NUL would truncate the host silently (getaddrinfo reads a C
+  // string) and invalid UTF-8 would break the JSON result.
+  RequireText("target", text);
   // Built by appending: GCC 12 at -O3 reports a false -Wrestrict for "literal" + std::string
   // (GCC bug 105329).
   const std::string want =

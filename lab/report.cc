@@ -46,6 +46,8 @@ nlohmann::json ToJson(const ServerFigures& f) {
           {"connections_total", f.totals.connections},
           {"full_handshakes_total", f.totals.full_handshakes},
           {"resumed_handshakes_total", f.totals.resumed_handshakes},
+          {"refused_at_cap_total", f.totals.refused_at_cap},
+          {"backpressure_pauses_total", f.totals.backpressure_pauses},
           {"close_kinds", CloseKindsJson(f.totals.close_kinds)},
           {"sessions_removed_total", CloseKindsJson(f.totals.sessions_removed)},
           {"cpu_ns", f.cpu_ns},
@@ -105,6 +107,8 @@ nlohmann::json ToJson(const RunReport& r) {
     figures["sessions_removed_total"] = CloseKindsJson(r.server->sessions_removed);
     figures["server_full_handshakes_total"] = r.server->full_handshakes;
     figures["server_resumed_handshakes_total"] = r.server->resumed_handshakes;
+    figures["server_refused_at_cap_total"] = r.server->refused_at_cap;
+    figures["server_backpressure_pauses_total"] = r.server->backpressure_pauses;
   }
   nlohmann::json series = nlohmann::json::array();
   for (const SecondRow& row : f.series) {

@@ -1,9 +1,15 @@
 #include "lab/tls_context.h"
 
+#include <fcntl.h>
 #include <openssl/ec.h>
 #include <openssl/err.h>
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 
 #include "lab/errors.h"
 
@@ -93,8 +99,21 @@ Credentials LoadOrMakeCredentials(const TlsConfig& tls) {
   creds.cert.reset(PEM_read_bio_X509(cert_bio.get(), nullptr, nullptr, nullptr));
   BioPtr key_bio(BIO_new_file(tls.key_file.c_str(), "r"));
   if (!key_bio) throw UsageError("--key-file: cannot read '" + tls.key_file + "'");
-  creds.key.reset(PEM_read_bio_PrivateKey(key_bio.get(), nullptr, nullptr, nullptr));
+  // No passphrase callback would make OpenSSL prompt on the terminal (PEM_def_callback), once
+  // per read: this one answers "no passphrase" and notes that one was asked for.
+  bool encrypted = false;
+  creds.key.reset(PEM_read_bio_PrivateKey(
+      key_bio.get(), nullptr,
+      [](char*, int, int, void* asked) {
+        *static_cast<bool*>(asked) = true;
+        return -1;
+      },
+      &encrypted));
   ERR_clear_error();
+  if (encrypted) {
+    throw UsageError("--key-file: '" + tls.key_file +
+                     "' is encrypted; give an unencrypted key (openssl pkey -in KEY -out PLAIN)");
+  }
   if (!creds.cert) throw UsageError("--cert: '" + tls.cert_file + "' holds no PEM certificate");
   if (!creds.key) throw UsageError("--key-file: '" + tls.key_file + "' holds no PEM private key");
   if (X509_check_private_key(creds.cert.get(), creds.key.get()) != 1) {
@@ -137,8 +156,27 @@ SslCtxPtr MakeClientContext(const TlsConfig& tls) {
   return ctx;
 }
 
-KeylogFile::KeylogFile(const std::string& path) : file_(std::fopen(path.c_str(), "a")) {
-  if (file_ == nullptr) throw UsageError("--keylog: cannot open '" + path + "' for writing");
+KeylogFile::KeylogFile(const std::string& path) : file_(nullptr) {
+  // TLS secrets: a new file is 0600, a planted symlink is not followed (O_NOFOLLOW), and only
+  // a regular file is written (O_NONBLOCK: opening a FIFO without a reader fails instead of
+  // blocking).
+  const int fd =
+      open(path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0600);
+  if (fd < 0) {
+    throw UsageError("--keylog: cannot open '" + path + "' for writing: " + std::strerror(errno));
+  }
+  struct stat st {};
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    throw UsageError("--keylog: '" + path + "' is not a regular file");
+  }
+  // An existing key log readable by others: secrets appended to it would be too.
+  if ((st.st_mode & 077) != 0 && st.st_uid == geteuid()) fchmod(fd, st.st_mode & 0700);
+  file_ = fdopen(fd, "a");
+  if (file_ == nullptr) {
+    close(fd);
+    throw UsageError("--keylog: cannot open '" + path + "' for writing");
+  }
 }
 
 KeylogFile::~KeylogFile() { std::fclose(file_); }

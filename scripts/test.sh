@@ -2,8 +2,10 @@
 # All tests, as CI runs them: install what is missing, build with warnings as errors, run the
 # unit tests (GoogleTest) and the end-to-end tests (pytest over real loopback sockets and real
 # processes), the interop tests against real peers (openssl s_server, nginx, HAProxy, Java,
-# Jetty), then unit and end-to-end again in an ASan+UBSan build, and check the formatting.
-#   --quick   skip the sanitizer build
+# Jetty), then unit and end-to-end again in an ASan+UBSan build, unit and a subset of
+# end-to-end in a ThreadSanitizer build, each libFuzzer target for 25 s (scripts/fuzz.sh), and
+# check the formatting.
+#   --quick   skip the sanitizer builds and the fuzzing
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 quick=0
@@ -50,6 +52,23 @@ if [ "$quick" -eq 0 ]; then
     -DTLSLAB_BUILD_BENCH=OFF -DCMAKE_BUILD_TYPE=Debug
   build build-asan
   run_suite build-asan asan+ubsan
+  unset ASAN_OPTIONS UBSAN_OPTIONS
+
+  # ThreadSanitizer: the engines' threads, the counters read across threads, the monitor.
+  # halt_on_error: a race is a failure (exit 66), and conftest's markers catch the report.
+  export TSAN_OPTIONS="halt_on_error=1:second_deadlock_stack=1"
+  build build-tsan -DTLSLAB_WERROR=ON -DTLSLAB_SANITIZE=thread -DTLSLAB_BUILD_TESTS=ON \
+    -DTLSLAB_BUILD_BENCH=OFF -DTLSLAB_BUILD_PYTHON=OFF
+  log "unit tests (tsan)"
+  ctest --test-dir build-tsan --output-on-failure --timeout 300
+  log "end-to-end tests (tsan: lifecycle, hostile peers, runtime failures, threads)"
+  TLSLAB_BIN=build-tsan/tlslab "$TLSLAB_PYTHON" -m pytest -q -p no:cacheprovider \
+    tests/e2e/test_lifecycle.py tests/e2e/test_hostile_clients.py \
+    tests/e2e/test_runtime_failures.py tests/e2e/test_tsan_threads.py
+  unset TSAN_OPTIONS
+
+  log "fuzzing (short form: 25 s per target; scripts/fuzz.sh --long for 30 min each)"
+  "$TLSLAB_ROOT/scripts/fuzz.sh"
 fi
 
 log "citations (every docs/NAME.md SECTION and repository path resolves in the repository)"

@@ -27,6 +27,7 @@ struct Backend {
   Trace* trace = nullptr;                          // nullptr unless --trace
   uint64_t* next_conn_id = nullptr;                // that thread's connection numbering
   std::unordered_set<IoHandler*>* live = nullptr;  // that thread's open connections
+  int open_connections = 0;                        // this backend's, against max_connections
 };
 
 }  // namespace tlslab

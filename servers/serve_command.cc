@@ -1,7 +1,12 @@
 #include "servers/serve_command.h"
 
+#include <arpa/inet.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
-#include <fstream>
+#include <cstring>
 #include <memory>
 
 #include "lab/errors.h"
@@ -14,16 +19,49 @@ namespace tlslab {
 namespace {
 
 void WritePortsFile(const std::string& path, const std::vector<Endpoint>& endpoints) {
-  // Written whole to a temporary name, then renamed: a reader never sees half a file.
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp);
-    if (!out) throw UsageError("--ports-file: cannot write '" + path + "'");
-    for (const Endpoint& ep : endpoints) out << ep.text << "\n";
+  const std::string shown = "--ports-file: '" + path + "'";
+  // Only a regular file is replaced: renaming over a FIFO, a device or a symlink would
+  // destroy what was there.
+  struct stat st {};
+  if (lstat(path.c_str(), &st) == 0 && !S_ISREG(st.st_mode)) {
+    throw UsageError(shown + " exists and is not a regular file; refusing to replace it");
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    throw UsageError("--ports-file: cannot write '" + path + "'");
+  // Written whole under an unpredictable name in the target's directory (mkstemp: O_EXCL, so a
+  // planted file or symlink is never followed), then renamed: a reader never sees half a file
+  // and rename(2) stays within one file system.
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash + 1);
+  std::string tmp = dir + (slash == std::string::npos ? "/" : "") + ".tlslab-ports.XXXXXX";
+  int fd = mkstemp(tmp.data());
+  if (fd < 0)
+    throw UsageError(shown + ": cannot create a file in its directory: " + std::strerror(errno));
+  std::string text;
+  for (const Endpoint& ep : endpoints) text += ep.text + "\n";
+  bool ok = fchmod(fd, 0644) == 0;  // ports are no secret; mkstemp's 0600 would hide them
+  for (size_t done = 0; ok && done < text.size();) {
+    ssize_t n = write(fd, text.data() + done, text.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
   }
+  const int err = errno;
+  ok = (close(fd) == 0) && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int why = ok ? errno : err;
+    unlink(tmp.c_str());
+    throw UsageError(shown + ": cannot write: " + std::strerror(why));
+  }
+}
+
+// A listener on a wildcard or a routable address is reachable from other machines: the lab's
+// backends accept anyone. Loopback is 127.0.0.0/8 and ::1.
+bool IsLoopback(const Endpoint& at) {
+  if (at.addr.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&at.addr);
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&at.addr);
+  return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
 }
 
 std::string ReadyLine(const Config& config, const std::vector<Endpoint>& endpoints) {
@@ -54,9 +92,18 @@ int ServeCommand(const Args& args) {
     ServerEngine engine(config, trace.get());
     if (!config.server.ports_file.empty())
       WritePortsFile(config.server.ports_file, engine.endpoints());
+    if (!engine.endpoints().empty() && !IsLoopback(engine.endpoints().front())) {
+      std::fprintf(stderr,
+                   "tlslab: warning: listening on %s, not a loopback address: other machines "
+                   "can reach these backends\n",
+                   config.server.listen.c_str());
+    }
     engine.Start();
-    std::printf("%s\n", ReadyLine(config, engine.endpoints()).c_str());
-    std::fflush(stdout);
+    // With --json, stdout holds one JSON document and nothing else: the ready line goes to
+    // stderr.
+    std::FILE* ready_to = config.output.json ? stderr : stdout;
+    std::fprintf(ready_to, "%s\n", ReadyLine(config, engine.endpoints()).c_str());
+    std::fflush(ready_to);
 
     const Clock::time_point start = Clock::now();
     const Clock::time_point deadline =
@@ -113,7 +160,7 @@ int ServeCommand(const Args& args) {
           static_cast<unsigned long long>(last.server.full_handshakes),
           static_cast<unsigned long long>(last.server.resumed_handshakes), cpu, kinds.c_str());
     }
-    return 0;
+    return result.interrupted ? 130 : 0;  // as run and check: 128 + SIGINT, complete output
   });
 }
 

@@ -13,6 +13,13 @@ namespace {
 constexpr std::string_view kHttpResponse =
     "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\nOK\n";
 constexpr size_t kMaxRequestBytes = 16 * 1024;
+// Replies waiting for a peer that does not read them: past this many bytes the connection is
+// not read any further (TCP flow control then stops the peer) until the peer takes its
+// replies. 64 KiB holds about 800 check answers, far more than a checker keeps in flight.
+constexpr size_t kMaxOutboxBytes = 64 * 1024;
+// One read takes at most this much from the socket, so that one busy connection neither
+// fills memory faster than it is answered nor holds the loop from its timers.
+constexpr size_t kReadSliceBytes = 64 * 1024;
 
 // TLS extension numbers (IANA): session_ticket (RFC 5077), pre_shared_key (RFC 8446).
 constexpr unsigned kExtSessionTicket = 35;
@@ -20,6 +27,26 @@ constexpr unsigned kExtPreSharedKey = 41;
 constexpr unsigned kExtSupportedVersions = 43;
 
 ServerConn* ConnOf(SSL* ssl) { return static_cast<ServerConn*>(SSL_get_app_data(ssl)); }
+
+// ReadInto with a bound: at most kReadSliceBytes now; the rest waits in the kernel (level-
+// triggered epoll reports it again).
+TransportEnd ReadSlice(int fd, TlsStream& stream, size_t& bytes) {
+  char buf[16384];
+  bytes = 0;
+  while (bytes < kReadSliceBytes) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n > 0) {
+      stream.Feed(buf, static_cast<size_t>(n));
+      bytes += static_cast<size_t>(n);
+      continue;
+    }
+    if (n == 0) return TransportEnd::kEof;
+    if (errno == EINTR) continue;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return TransportEnd::kOpen;
+    return TransportEnd::kReset;  // as ReadInto (lab/net.cc)
+  }
+  return TransportEnd::kOpen;
+}
 
 // The mechanism by which this connection's session would be resumed next time.
 Resumption MechanismOf(SSL* ssl, bool client_offered_ticket_ext) {
@@ -50,6 +77,14 @@ void InstallServerCallbacks(SSL_CTX* ctx) {
 }
 
 void ServerConn::Start(Backend& backend, int fd, uint64_t id) {
+  if (backend.open_connections >= backend.config->max_connections) {
+    // Over the per-backend cap (HAProxy's maxconn): an RST now, counted, rather than one more
+    // socket and SSL object for a peer that may be flooding us.
+    backend.counters->refused_at_cap.Add();
+    SetLingerZero(fd);
+    close(fd);
+    return;
+  }
   SslPtr ssl(SSL_new(backend.ctx.get()));
   if (!ssl) {
     DrainOpensslErrors();
@@ -71,10 +106,12 @@ ServerConn::ServerConn(Backend& backend, int fd, uint64_t id, SslPtr ssl)
     : backend_(backend), fd_(fd), id_(id), stream_(std::move(ssl)) {
   SSL_set_app_data(stream_.ssl(), this);
   backend_.live->insert(this);
+  ++backend_.open_connections;
 }
 
 ServerConn::~ServerConn() {
   backend_.live->erase(this);
+  --backend_.open_connections;
   backend_.loop->Cancel(timer_);
   backend_.loop->Remove(fd_);
   SSL_set_app_data(stream_.ssl(), nullptr);
@@ -117,11 +154,13 @@ void ServerConn::OnClientHello(SSL* ssl) {
 void ServerConn::OnNewSession(SSL_SESSION* session) { created_sessions_.emplace_back(session); }
 
 void ServerConn::OnIo(uint32_t events) {
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
+  // Paused (Backpressed): the peer's bytes stay in the kernel until it reads its replies.
+  if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && !Backpressed()) {
     size_t bytes = 0;
-    TransportEnd end = ReadInto(fd_, stream_, bytes);
+    TransportEnd end = ReadSlice(fd_, stream_, bytes);
     if (end != TransportEnd::kOpen && obs_.transport == TransportEnd::kOpen) obs_.transport = end;
-    if (bytes > 0 && obs_.handshake_done) deadline_ = Clock::now() + backend_.config->idle_timeout;
+    // Bytes alone are not progress (one byte every 10 s would hold a connection forever):
+    // the idle deadline moves only when a whole record is decrypted (ServeRequests).
   }
   Drive();
 }
@@ -135,7 +174,7 @@ void ServerConn::Drive() {
       ObserveSslResult(obs_, stream_.ssl(), ret);
     }
   }
-  if (obs_.handshake_done && !obs_.fatal_error) ServeRequests();
+  if (obs_.handshake_done && !obs_.fatal_error && !Backpressed()) ServeRequests();
   const bool peer_gone = !Flush(fd_, stream_, outbox_);
   if (peer_gone && obs_.transport == TransportEnd::kOpen) obs_.transport = TransportEnd::kReset;
   if (obs_.close_notify_received || obs_.fatal_error || obs_.transport != TransportEnd::kOpen) {
@@ -156,19 +195,34 @@ void ServerConn::OnHandshakeDone() {
   }
 }
 
+size_t ServerConn::PendingOutput() const {
+  return outbox_.size() + BIO_ctrl_pending(SSL_get_wbio(stream_.ssl()));
+}
+
+bool ServerConn::Backpressed() const { return PendingOutput() >= kMaxOutboxBytes; }
+
 void ServerConn::ServeRequests() {
   char buf[4096];
-  for (;;) {
+  while (!Backpressed()) {
     int n = SSL_read(stream_.ssl(), buf, sizeof buf);
     if (n <= 0) {
       ObserveSslResult(obs_, stream_.ssl(), n);
       break;
     }
+    // A whole record decrypted: the peer made progress (RFC 8446 5.2: records, not bytes).
+    deadline_ = Clock::now() + backend_.config->idle_timeout;
     request_.append(buf, static_cast<size_t>(n));
     size_t end;
     while ((end = request_.find("\r\n\r\n")) != std::string::npos) {
       request_.erase(0, end + 4);
       SSL_write(stream_.ssl(), kHttpResponse.data(), static_cast<int>(kHttpResponse.size()));
+      if (Backpressed()) break;  // the rest of request_ waits until the peer reads
+    }
+    if (Backpressed()) {
+      if (!paused_once_) backend_.counters->backpressure_pauses.Add();
+      paused_once_ = true;
+      Trace("paused: replies not read by the peer");
+      break;
     }
     if (request_.size() > kMaxRequestBytes) {  // not an http check: stop listening to it
       obs_.fatal_error = true;
@@ -247,9 +301,14 @@ void ServerConn::OnTimer() {
 
 void ServerConn::UpdateInterest() {
   const bool want_write = !outbox_.empty();
-  if (want_write == want_write_) return;
+  // Level-triggered epoll: while paused, EPOLLIN/EPOLLRDHUP would wake us for bytes we will
+  // not read, so only EPOLLOUT is watched (EPOLLERR and EPOLLHUP are always reported).
+  const bool want_read = !Backpressed();
+  if (want_write == want_write_ && want_read == want_read_) return;
   want_write_ = want_write;
-  backend_.loop->Modify(fd_, EPOLLIN | EPOLLRDHUP | (want_write ? EPOLLOUT : 0u), this);
+  want_read_ = want_read;
+  backend_.loop->Modify(fd_, (want_read ? EPOLLIN | EPOLLRDHUP : 0u) | (want_write ? EPOLLOUT : 0u),
+                        this);
 }
 
 }  // namespace tlslab

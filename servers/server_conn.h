@@ -43,6 +43,8 @@ class ServerConn : public IoHandler {
   void OnTimer();
   void Trace(std::string_view event);
   void UpdateInterest();
+  size_t PendingOutput() const;  // replies not yet taken by the socket
+  bool Backpressed() const;      // too many of them: stop reading this peer
 
   Backend& backend_;
   int fd_;
@@ -56,6 +58,8 @@ class ServerConn : public IoHandler {
   EventLoop::TimerId timer_ = 0;
   Clock::time_point deadline_{};
   bool want_write_ = false;
+  bool want_read_ = true;
+  bool paused_once_ = false;
 };
 
 }  // namespace tlslab

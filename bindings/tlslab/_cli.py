@@ -7,13 +7,15 @@ first `tlslab` on PATH.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import shutil
 import signal
 import subprocess
+import sys
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 # A relative $TLSLAB_BIN is relative to the directory the process was in when tlslab was
 # imported (a notebook or a test may change directory later).
@@ -55,13 +57,41 @@ def tlslab_bin() -> Path:
     )
 
 
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent_fn() -> Callable[[], None] | None:
+    """A preexec_fn that makes the child get SIGKILL when this process dies, however it dies
+    (prctl(2) PR_SET_PDEATHSIG): a SIGKILLed sweep leaves no `tlslab run` behind to overlap
+    the resumed point. libc is resolved here, before the fork."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    parent = os.getpid()
+
+    def preexec() -> None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the parent died before prctl: no signal will come
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    return preexec
+
+
 def run_command(args: Sequence[str], timeout: float | None = None) -> tuple[int, str, str]:
     """Runs `tlslab ARGS...`; returns (exit code, stdout, stderr). A KeyboardInterrupt (or
     any other exception) while it runs stops the child first: SIGINT, which makes tlslab end
-    its run cleanly, then SIGKILL after a grace period."""
+    its run cleanly, then SIGKILL after a grace period. The child dies with this process."""
     cmd = [str(tlslab_bin()), *map(str, args)]
     with subprocess.Popen(
-        cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        cmd,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_die_with_parent_fn(),
     ) as child:
         try:
             out, err = child.communicate(timeout=timeout)

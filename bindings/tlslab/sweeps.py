@@ -4,14 +4,16 @@ points and `resume=True` continues it."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import fcntl
 import itertools
 import json
 import os
 import sys
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
 
 from tlslab import _flags
 from tlslab.config import Config, make_config
@@ -106,6 +108,43 @@ def sweep(
         raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
     points = expand(config, fields)
     path = Path(out) if out is not None else None
+    with _sole_writer(path):
+        return _sweep_locked(points, path, repeat, resume, isolate, progress, errors, on_point)
+
+
+@contextlib.contextmanager
+def _sole_writer(path: Path | None) -> Iterator[None]:
+    """Holds an advisory lock (flock(2)) on the JSONL file for the whole sweep: a second
+    sweep of the same file would run and append every point again. The
+    lock goes with the process, however it ends."""
+    if path is None:
+        yield
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "ab") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise RuntimeError(
+                f"{path} is being written by another sweep (it holds the file's lock); "
+                "wait for it to finish or choose another file"
+            ) from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+
+
+def _sweep_locked(
+    points: list[tuple[dict[str, Any], Config]],
+    path: Path | None,
+    repeat: int,
+    resume: bool,
+    isolate: bool,
+    progress: bool,
+    errors: str,
+    on_point: Callable[[dict[str, Any]], None] | None,
+) -> "pandas.DataFrame":
     done: dict[tuple[str, int], dict[str, Any]] = {}
     if path is not None and path.exists() and path.stat().st_size > 0:
         if not resume:

@@ -54,6 +54,7 @@ CRASH_MARKERS = (
     "AddressSanitizer",
     "LeakSanitizer",
     "UndefinedBehaviorSanitizer",
+    "ThreadSanitizer",
     "runtime error:",
     "Segmentation fault",
     "core dumped",
@@ -122,26 +123,29 @@ class Proc:
             preexec_fn=_die_with_parent,
         )
         self.stdout_lines: "queue.Queue[str | None]" = queue.Queue()
+        self.stderr_lines: "queue.Queue[str | None]" = queue.Queue()
         self._stdout: list[str] = []
         self._stderr: list[str] = []
         self._threads = [
             threading.Thread(
-                target=self._drain, args=(self.popen.stdout, self._stdout, True), daemon=True
+                target=self._drain,
+                args=(self.popen.stdout, self._stdout, self.stdout_lines),
+                daemon=True,
             ),
             threading.Thread(
-                target=self._drain, args=(self.popen.stderr, self._stderr, False), daemon=True
+                target=self._drain,
+                args=(self.popen.stderr, self._stderr, self.stderr_lines),
+                daemon=True,
             ),
         ]
         for t in self._threads:
             t.start()
 
-    def _drain(self, pipe, sink: list[str], to_queue: bool) -> None:
+    def _drain(self, pipe, sink: list[str], lines: "queue.Queue[str | None]") -> None:
         for line in pipe:
             sink.append(line)
-            if to_queue:
-                self.stdout_lines.put(line.rstrip("\n"))
-        if to_queue:
-            self.stdout_lines.put(None)  # EOF
+            lines.put(line.rstrip("\n"))
+        lines.put(None)  # EOF
 
     @property
     def pid(self) -> int:
@@ -153,8 +157,10 @@ class Proc:
     def stderr(self) -> str:
         return "".join(self._stderr)
 
-    def wait_line(self, pattern: re.Pattern, timeout: float) -> re.Match:
-        """The first stdout line matching `pattern`; fails after `timeout` s or at EOF."""
+    def wait_line(self, pattern: re.Pattern, timeout: float, stderr: bool = False) -> re.Match:
+        """The first stdout (or stderr) line matching `pattern`; fails after `timeout` s or at
+        EOF."""
+        lines = self.stderr_lines if stderr else self.stdout_lines
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
@@ -166,7 +172,7 @@ class Proc:
                     f"stderr: {self.stderr()[-2000:]}"
                 )
             try:
-                line = self.stdout_lines.get(timeout=left)
+                line = lines.get(timeout=left)
             except queue.Empty:
                 continue
             if line is None:
@@ -229,7 +235,8 @@ class Serve(Proc):
         if "--duration" not in args:
             base += ["--duration", duration]
         super().__init__([bin_path, *base, *args])
-        m = self.wait_line(READY_RE, ready_timeout)
+        # With --json, stdout is kept for the one JSON document: the ready line is on stderr.
+        m = self.wait_line(READY_RE, ready_timeout, stderr="--json" in args)
         self.backends = int(m["backends"])
         self.profile = m["profile"]
         self.listen = m["listen"]

@@ -51,12 +51,24 @@ def test_serve_stops_promptly_on_signal(cli, serve, sig) -> None:
 
 
 @pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
-def test_serve_exits_0_on_signal_with_its_summary(serve, sig) -> None:
+def test_serve_exits_130_on_signal_with_its_summary(serve, sig) -> None:
     server = serve("--backends", "2", "--duration", "2m")
     server.send_signal(sig)
     rc = server.wait(PROMPT_EXIT_S)
-    assert rc == 0, f"serve exited {rc} on {sig.name}; stdout: {server.stdout()!r}"
+    assert rc == 130, f"serve exited {rc} on {sig.name}; stdout: {server.stdout()!r}"
     assert "served " in server.stdout()  # the summary made it out
+
+
+@pytest.mark.parametrize("sig", SIGNALS, ids=lambda s: s.name)
+def test_serve_json_is_one_document_on_stdout_and_exits_130(serve, sig) -> None:
+    server = serve("--backends", "2", "--duration", "0", "--json")  # ready line on stderr
+    server.send_signal(sig)
+    rc = server.wait(PROMPT_EXIT_S)
+    assert rc == 130, f"serve exited {rc} on {sig.name}; stderr: {server.stderr()!r}"
+    doc = json.loads(server.stdout())  # the whole of stdout is one JSON document
+    assert doc["command"] == "serve"
+    assert doc["figures"]["seconds"] >= 0
+    assert "ready backends=2" in server.stderr()
 
 
 def test_check_interrupted_still_prints_its_report(serve, spawn) -> None:

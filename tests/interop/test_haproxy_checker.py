@@ -111,7 +111,7 @@ class Serve:
             )
         deadline = time.monotonic() + READY_TIMEOUT_S
         while time.monotonic() < deadline:
-            m = READY_RE.search(self.out.read_text(errors="replace"))
+            m = READY_RE.search(self.err.read_text(errors="replace"))  # --json: on stderr
             if m:
                 self.ports = [int(p) for p in m[4].split(",")]
                 return
@@ -135,7 +135,7 @@ class Serve:
             self.kill()
             raise RuntimeError("tlslab serve did not stop on SIGTERM")
         text = self.out.read_text(errors="replace")
-        doc = json.loads(text.partition("\n")[2])  # after the ready line
+        doc = json.loads(text)  # stdout is the one JSON document
         f = doc["figures"]
         return Figures(f["close_kinds"], f["full_handshakes_total"], f["resumed_handshakes_total"])
 

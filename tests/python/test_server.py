@@ -157,3 +157,35 @@ def test_stats_have_the_keys_of_serve_json():
         stats = srv.stats()
     assert set(stats) - {"cpu_seconds"} == set(doc["figures"])
     assert set(stats["close_kinds"]) == set(doc["figures"]["close_kinds"])
+
+
+def test_stats_and_close_from_threads_at_once():
+    """Issue 8 item 5: close() in one thread while others call stats() segfaulted (5 of 5
+    runs, CpuMeter::TotalNs <- Server::Stats). Now stats() either answers or raises."""
+    import threading
+
+    for _ in range(5):
+        srv = tlslab.Server(backends=2, key="p256")
+        outcomes: list[str] = []
+        start = threading.Barrier(5)
+
+        def poll() -> None:
+            start.wait()
+            for _ in range(2000):
+                try:
+                    srv.stats()
+                except RuntimeError:  # closed under us: the one acceptable failure
+                    outcomes.append("closed")
+                    return
+            outcomes.append("answered")
+
+        threads = [threading.Thread(target=poll) for _ in range(4)]
+        for t in threads:
+            t.start()
+        start.wait()
+        srv.close()
+        srv.close()  # idempotent, even while others read
+        for t in threads:
+            t.join(30)
+        assert not any(t.is_alive() for t in threads)
+        assert len(outcomes) == 4 and srv.closed

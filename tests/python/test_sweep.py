@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -179,3 +180,65 @@ def test_a_point_given_twice_runs_once(tmp_path):
     out = tmp_path / "twice.jsonl"
     df = tlslab.sweep(backends=[2, 2], duration="1s", isolate=False, progress=False, out=out)
     assert df["backends"].tolist() == [2, 2] and len(lines(out)) == 1
+
+
+def test_a_second_writer_of_the_same_log_is_refused(tmp_path):
+    """Issue 8 item 9: two sweeps on one JSONL file ran every point twice."""
+    import fcntl
+
+    out = tmp_path / "sweep.jsonl"
+    with open(out, "ab") as held:  # what a running sweep holds
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        with pytest.raises(RuntimeError, match="being written by another sweep"):
+            tlslab.sweep(backends=[1, 2], out=out, progress=False, **SMALL)
+    assert out.read_text() == ""  # nothing ran
+
+
+LONG_POINT = textwrap.dedent(
+    """
+    import sys, tlslab
+    tlslab.sweep(backends=[1], checker_profile="haproxy-1.7.3", inter="500ms",
+                 duration="60s", out=sys.argv[1], progress=False)
+    """
+)
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/children") as f:
+            kids += [int(k) for k in f.read().split()]
+    return kids
+
+
+def test_a_killed_sweep_takes_its_run_with_it(tmp_path):
+    """Issue 8 item 9: after SIGKILL of the sweep its `tlslab run` child kept running and
+    overlapped the resumed point. Now the child gets SIGKILL with its parent."""
+    sweeper = subprocess.Popen(
+        [sys.executable, "-c", LONG_POINT, str(tmp_path / "s.jsonl")],
+        env=python_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not _children(sweeper.pid):
+            assert sweeper.poll() is None and time.monotonic() < deadline, "no tlslab run child"
+            time.sleep(0.05)
+        (child,) = _children(sweeper.pid)
+        sweeper.kill()
+        sweeper.wait(10)
+        deadline = time.monotonic() + 5
+        while os.path.exists(f"/proc/{child}") and time.monotonic() < deadline:
+            try:
+                with open(f"/proc/{child}/stat") as f:
+                    if f.read().split(")")[-1].split()[0] == "Z":  # dead, not yet reaped
+                        break
+            except FileNotFoundError:
+                break
+            time.sleep(0.05)
+        else:
+            assert not os.path.exists(f"/proc/{child}"), "tlslab run outlived its sweep"
+    finally:
+        if sweeper.poll() is None:
+            sweeper.kill()

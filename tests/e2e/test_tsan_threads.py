@@ -1,0 +1,40 @@
+"""Many threads on both sides of one process: `run` with several server and checker threads
+and a stats client asking all along. Under ThreadSanitizer (scripts/test.sh, build-tsan) a
+data race between the loops, the counters, the sampler or the stats socket fails this test;
+in the other builds it checks that the threaded run agrees with itself."""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+
+def test_threaded_run_with_a_stats_client(cli, tmp_path) -> None:
+    path = tmp_path / "stats.sock"
+    replies: list[bytes] = []
+    stop = threading.Event()
+
+    def ask() -> None:
+        while not stop.wait(0.2):
+            try:
+                with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+                    s.settimeout(2)
+                    s.connect(str(path))
+                    s.sendall(b"show info\n")
+                    replies.append(s.recv(4096))
+            except OSError:
+                continue
+
+    asker = threading.Thread(target=ask, daemon=True)
+    asker.start()
+    try:
+        doc = cli.lab("--backends", "8", "--server-threads", "3", "--threads", "3",
+                      "--inter", "100ms", "--duration", "4s", "--stats-socket", path,
+                      "--checker-profile", "haproxy-1.7.3", "--key", "p256")  # fmt: skip
+    finally:
+        stop.set()
+        asker.join(5)
+    f = doc["figures"]
+    assert f["checks_total"] > 0
+    assert f["server_full_handshakes_total"] + f["server_resumed_handshakes_total"] > 0
+    assert any(b"SslBackendKeyRate" in r for r in replies), replies[:3]
