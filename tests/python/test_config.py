@@ -43,7 +43,8 @@ CANDIDATES = {
     "on/off": [False, True],
     "switch": [True],
     "strings": [["127.0.0.1:1"]],
-    "string": ["strict", "haproxy-1.7.4", "/health", "127.0.0.2", "out.txt"],
+    # one value that some string flag accepts: a profile, a path, an address, a file, a mode
+    "string": ["strict", "haproxy-1.7.4", "/health", "127.0.0.2", "out.txt", "0640"],
 }
 
 
