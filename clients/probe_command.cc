@@ -82,6 +82,7 @@ std::vector<FlagDoc> FlagDocs(const ProbeConfig& d) {
       {"json", nullptr, "print one JSON document"},
       {"trace", nullptr, "one line per connection event on stderr"},
       {"keylog", "FILE", "write TLS secrets in SSLKEYLOGFILE format"},
+      {"pcap", "FILE", "write the connections as a pcap file for Wireshark (a new file)"},
   };
 }
 
@@ -129,6 +130,7 @@ ProbeFlags ParseProbeFlags(const Args& args) {
   if (vm.count("timeout")) c.checker.timeout = ToMillis("timeout", text("timeout"));
   if (vm.count("pause")) c.pause = ToMillis("pause", text("pause"));
   if (vm.count("keylog")) c.tls.keylog_file = text("keylog");
+  if (vm.count("pcap")) c.pcap_file = text("pcap");
   if (vm.count("expect")) {
     out.expect = text("expect");
     ValidateExpectation(out.expect);

@@ -264,9 +264,17 @@ void AddCommonFlags(std::vector<Flag>& f) {
       [](auto& c) -> auto& { return c.output.trace; }));
 }
 
+// issue 12: --pcap on serve, check and run (not incident, whose runs would share one file).
+void AddPcapFlag(std::vector<Flag>& f) {
+  f.push_back(StringFlag(
+      "pcap", "FILE", "write the connections as a pcap file for Wireshark (a new file)",
+      [](auto& c) -> auto& { return c.output.pcap_file; }));
+}
+
 std::vector<Flag> FlagsOf(Command command) {
   std::vector<Flag> f;
   AddTlsFlags(f);
+  if (command != Command::kIncident) AddPcapFlag(f);  // issue 12
   switch (command) {
     case Command::kServe:
       AddServerFlags(f, false);
