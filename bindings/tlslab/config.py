@@ -63,6 +63,7 @@ class Config:
     cert: str | None = None  # PEM certificate instead of the in-memory self-signed one
     key_file: str | None = None  # PEM private key that goes with cert
     keylog: str | None = None  # SSLKEYLOGFILE-format key log, for Wireshark
+    pcap: str | None = None  # the connections as a pcap file for Wireshark (a new file)
     # Server
     server_profile: str | None = None  # what the server does with a session after a close
     backends: int | None = None  # virtual backends, each with listener, SSL_CTX and cache
