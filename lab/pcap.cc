@@ -151,11 +151,26 @@ PcapWriter::PcapWriter(const std::string& path) : path_(path) {
   PutHost32(buffer_, 0);  // sigfigs
   PutHost32(buffer_, kSnapLen);
   PutHost32(buffer_, kLinktypeRaw);
-  std::lock_guard<std::mutex> lock(mutex_);
-  WriteLocked();
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    WriteLocked();
+  }
+  flusher_ = std::thread([this] {
+    std::unique_lock<std::mutex> lock(mutex_);
+    while (!stopping_) {
+      wake_.wait_for(lock, std::chrono::seconds(1));
+      WriteLocked();
+    }
+  });
 }
 
 PcapWriter::~PcapWriter() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  flusher_.join();
   Flush();
   ::close(fd_);
 }
@@ -170,10 +185,7 @@ void PcapWriter::Record(std::string_view packet) {
   PutHost32(buffer_, static_cast<uint32_t>(packet.size()));
   PutHost32(buffer_, static_cast<uint32_t>(packet.size()));
   buffer_.append(packet);
-  if (buffer_.size() >= kBufferLimit ||
-      std::chrono::steady_clock::now() - last_write_ >= std::chrono::seconds(1)) {
-    WriteLocked();
-  }
+  if (buffer_.size() >= kBufferLimit) WriteLocked();
 }
 
 void PcapWriter::Flush() {
@@ -182,7 +194,6 @@ void PcapWriter::Flush() {
 }
 
 void PcapWriter::WriteLocked() {
-  last_write_ = std::chrono::steady_clock::now();
   size_t done = 0;
   while (!failed_ && done < buffer_.size()) {
     const ssize_t n = ::write(fd_, buffer_.data() + done, buffer_.size() - done);

@@ -17,11 +17,13 @@
 
 #include <array>
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <thread>
 
 namespace tlslab {
 
@@ -60,8 +62,9 @@ inline constexpr size_t kMaxSegment = 16384;
 // ---- The file ----
 
 // One per process, shared by every connection thread. Packets are buffered (at most
-// kBufferLimit bytes) and written when the buffer fills, when a second has passed since the
-// last write, and at the end.
+// kBufferLimit bytes) and written when the buffer fills, every second (a thread of its own,
+// so that a file opened while `serve` waits for checks is never more than a second behind),
+// and at the end.
 class PcapWriter {
  public:
   // Creates `path` with O_EXCL|O_NOFOLLOW and mode 0600: it holds every handshake (the
@@ -86,8 +89,10 @@ class PcapWriter {
   std::string path_;
   std::mutex mutex_;
   std::string buffer_;
-  std::chrono::steady_clock::time_point last_write_;
   bool failed_ = false;
+  bool stopping_ = false;
+  std::condition_variable wake_;
+  std::thread flusher_;  // last: started once the rest is ready
 };
 
 // One connection's TCP state, seen from the lab's side of it. Owned by the connection's

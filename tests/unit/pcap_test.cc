@@ -180,6 +180,20 @@ TEST_F(PcapFileTest, NothingAfterAReset) {
   EXPECT_EQ(static_cast<uint8_t>(p[3][33]), kTcpRst | kTcpAck);
 }
 
+TEST_F(PcapFileTest, WrittenWithinSecondsWhileTheWriterLives) {
+  PcapWriter writer(path_);
+  writer.Record(BuildTcpPacket(V4(1, 1), V4(1, 2), 1, 0, kTcpSyn, {}, 0));
+  // A file opened while `serve` idles must show what happened: the flusher writes each
+  // second. Bounded wait: 5 s.
+  struct stat st {};
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(stat(path_.c_str(), &st), 0);
+    if (st.st_size > 24) break;
+    usleep(100 * 1000);
+  }
+  EXPECT_EQ(st.st_size, 24 + 16 + 40) << "global header, record header, one SYN";
+}
+
 TEST_F(PcapFileTest, PrivateNewFileOnly) {
   { PcapWriter writer(path_); }
   struct stat st {};
