@@ -6,7 +6,10 @@
 namespace tlslab {
 
 RunReport RunLab(const Config& config, int stop_fd, Trace* trace) {
-  ServerEngine server(config, trace);
+  // Both sides of every connection are in this process: record each once, from the checker.
+  Config server_config = config;
+  server_config.output.pcap_file.clear();
+  ServerEngine server(server_config, trace);
   server.Start();
   ServerSide side{[&server] { return server.Totals(); }, [&server] { return server.CpuNs(); }};
   RunReport report = RunChecks(Command::kRun, config, server.endpoints(), side, stop_fd, trace);

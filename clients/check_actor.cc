@@ -33,7 +33,9 @@ void InstallCheckerCallbacks(SSL_CTX* ctx) {
 }
 
 CheckActor::CheckActor(CheckerThreadContext& ctx, Endpoint target)
-    : ctx_(ctx), target_(std::move(target)), health_(ctx.config->rise, ctx.config->fall) {}
+    : ctx_(ctx), target_(std::move(target)), health_(ctx.config->rise, ctx.config->fall) {
+  client_.SetPcap(ctx_.pcap);
+}
 
 CheckActor::~CheckActor() {
   ctx_.loop->Cancel(interval_timer_);

@@ -38,6 +38,7 @@ struct CheckerThreadContext {
   LatencyHistogram* latency = nullptr;
   std::array<std::string, kAllCheckFailures.size()>* failure_examples = nullptr;
   Trace* trace = nullptr;
+  PcapWriter* pcap = nullptr;                       // --pcap
   std::atomic<uint64_t>* checks_started = nullptr;  // shared by all threads: max_checks budget
   uint64_t max_checks = 0;                          // 0 = unbounded (the duration bounds it)
   uint64_t next_conn_id = 1;

@@ -54,6 +54,8 @@ CheckerEngine::CheckerEngine(const Config& config, std::vector<Endpoint> targets
   EnsureFileLimit(targets_.size() * 3 + 64);
   if (!config_.tls.keylog_file.empty())
     keylog_ = std::make_unique<KeylogFile>(config_.tls.keylog_file);
+  if (!config_.output.pcap_file.empty())
+    pcap_ = std::make_unique<PcapWriter>(config_.output.pcap_file);
   const size_t threads = static_cast<size_t>(config_.checker.threads);
   for (size_t t = 0; t < threads; ++t) {
     auto w = std::make_unique<Worker>();
@@ -68,6 +70,7 @@ CheckerEngine::CheckerEngine(const Config& config, std::vector<Endpoint> targets
     w->context.latency = &w->latency;
     w->context.failure_examples = &w->failure_examples;
     w->context.trace = trace;
+    w->context.pcap = pcap_.get();
     w->context.checks_started = &checks_started_;
     w->context.max_checks = config_.max_checks;
     workers_.push_back(std::move(w));

@@ -15,6 +15,7 @@
 #include "lab/cpu.h"
 #include "lab/latency.h"
 #include "lab/net.h"
+#include "lab/pcap.h"
 #include "lab/tls_context.h"
 
 namespace tlslab {
@@ -50,6 +51,7 @@ class CheckerEngine {
   CheckPlan plan_;
   std::vector<Endpoint> targets_;
   std::unique_ptr<KeylogFile> keylog_;
+  std::unique_ptr<PcapWriter> pcap_;  // outlives the actors in workers_
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::atomic<uint64_t> checks_started_{0};

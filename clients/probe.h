@@ -45,6 +45,7 @@ struct ProbeConfig {
   // version: the rows probed (1.2: session-id and ticket; 1.3: psk; auto: all); keylog_file.
   // tickets, session_cache and key are not read: each row sets its own client options.
   TlsConfig tls;
+  std::string pcap_file;  // --pcap: every connection of the probe (lab/pcap.h)
   // sni (empty = none, as HAProxy checks send none); check (connect = handshake only, http =
   // GET http_path before each close); timeout: the bound on each wait (connect, handshake,
   // HTTP response), not on the whole probe.

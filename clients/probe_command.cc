@@ -95,6 +95,7 @@ ProbeConfig ToProbeConfig(const Config& c) {
   p.checker = c.checker;
   p.repeat = c.probe.repeat;
   p.pause = c.probe.pause;
+  p.pcap_file = c.output.pcap_file;
   return p;
 }
 

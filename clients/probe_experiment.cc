@@ -42,6 +42,7 @@ class Prober {
     if (!config.tls.keylog_file.empty()) {
       keylog_ = std::make_unique<KeylogFile>(config.tls.keylog_file);
     }
+    if (!config.pcap_file.empty()) pcap_ = std::make_unique<PcapWriter>(config.pcap_file);
   }
 
   ProbeResult Run() {
@@ -128,8 +129,10 @@ class Prober {
 
   std::unique_ptr<ProbeConnection> NewConnection(const std::string& label) {
     ++result_.connections;
-    return std::make_unique<ProbeConnection>(config_, target_, ctx_.get(), trace_,
-                                             static_cast<uint64_t>(result_.connections), label);
+    auto conn = std::make_unique<ProbeConnection>(
+        config_, target_, ctx_.get(), trace_, static_cast<uint64_t>(result_.connections), label);
+    conn->SetPcap(pcap_.get());
+    return conn;
   }
 
   void Pause() const {
@@ -217,6 +220,7 @@ class Prober {
   Endpoint target_;
   Trace* trace_;
   std::unique_ptr<KeylogFile> keylog_;
+  std::unique_ptr<PcapWriter> pcap_;
   SslCtxPtr ctx_;  // the current row's client context
   ProbeResult result_;
   bool spoke_tls_ = false;  // some row completed a handshake

@@ -49,6 +49,9 @@ class ProbeConnection {
   // is written) waits, bounded, until the server has closed its side too.
   void Close(CloseMode mode);
 
+  // --pcap: record this connection in `writer` (lab/pcap.h).
+  void SetPcap(PcapWriter* writer) { client_.SetPcap(writer); }
+
   // From the new-session callback, inside an SSL_* call: keep a copy of the latest session
   // (a TLS 1.3 server sends several tickets; HAProxy's ssl_sess_new_srv_cb keeps the latest
   // too, and OpenSSL 3 with stateful tickets removes only the latest one's cache entry after

@@ -59,9 +59,10 @@ struct CheckerConfig {
 };
 
 struct OutputConfig {
-  bool json = false;   // one JSON document at the end instead of the table
-  bool live = true;    // a live line on stderr each second
-  bool trace = false;  // one line per connection event on stderr
+  bool json = false;      // one JSON document at the end instead of the table
+  bool live = true;       // a live line on stderr each second
+  bool trace = false;     // one line per connection event on stderr
+  std::string pcap_file;  // --pcap: the connections as a pcap file (lab/pcap.h); run: checker side
   bool operator==(const OutputConfig&) const = default;
 };
 

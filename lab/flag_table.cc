@@ -295,6 +295,10 @@ void AddCheckerFlags(std::vector<Flag>& t) {
       "stats-socket", "PATH", "unix socket answering HAProxy's \"show info\"", ForCheckerSide(),
       [](auto& c) -> auto& { return c.checker.stats_socket; }));
   t.push_back(StringFlag(
+      "pcap", "FILE", "write the connections as a pcap file for Wireshark (a new file)",
+      {C::kServe, C::kCheck, C::kRun, C::kProbe},
+      [](auto& c) -> auto& { return c.output.pcap_file; }));
+  t.push_back(StringFlag(
       "stats-socket-mode", "MODE", "file mode of the stats socket (octal)", ForCheckerSide(),
       [](auto& c) -> auto& { return c.checker.stats_socket_mode; }));
   t.push_back(StringFlag(

@@ -134,11 +134,15 @@ TransportEnd ReadInto(int fd, TlsStream& stream, size_t& bytes) {
       bytes += static_cast<size_t>(n);
       continue;
     }
-    if (n == 0) return TransportEnd::kEof;
+    if (n == 0) {
+      stream.RecordPeerClose(false);
+      return TransportEnd::kEof;
+    }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) return TransportEnd::kOpen;
     // ECONNRESET, and anything else that kills the connection, ends it as a reset. Data queued
     // before an RST is still read first: the kernel returns it before the error.
+    stream.RecordPeerClose(true);
     return TransportEnd::kReset;
   }
 }
@@ -148,11 +152,13 @@ bool Flush(int fd, TlsStream& stream, std::string& pending) {
   while (!pending.empty()) {
     ssize_t n = send(fd, pending.data(), pending.size(), MSG_NOSIGNAL);
     if (n > 0) {
+      stream.RecordSent(pending.data(), static_cast<size_t>(n));
       pending.erase(0, static_cast<size_t>(n));
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    stream.RecordPeerClose(true);
     return false;
   }
   return true;

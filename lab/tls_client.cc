@@ -48,6 +48,7 @@ bool TlsClient::StartTls(SSL_CTX* ctx, const std::string& sni, SSL_SESSION* offe
   }
   offered = offer != nullptr && SSL_set_session(ssl.get(), offer) == 1;
   stream_ = std::make_unique<TlsStream>(std::move(ssl));
+  stream_->SetTap(OpenPcapConn(pcap_, fd_, /*we_connected=*/true));
   return true;
 }
 
@@ -72,6 +73,8 @@ size_t TlsClient::ReadSlice(size_t max_bytes) {
       end = TransportEnd::kReset;
     }
     if (end != TransportEnd::kOpen && obs_.transport == TransportEnd::kOpen) obs_.transport = end;
+    if (end != TransportEnd::kOpen && stream_)
+      stream_->RecordPeerClose(end == TransportEnd::kReset);
     break;
   }
   received_ += total;
@@ -130,8 +133,10 @@ CloseReport TlsClient::Close(CloseMode mode, const CloseOptions& options) {
   }
   if (report.reset) {
     SetLingerZero(fd_);
+    if (stream_) stream_->RecordOwnClose(true);
   } else if (options.fin == FinStyle::kHalfCloseAndDrain) {
     shutdown(fd_, SHUT_WR);
+    if (stream_) stream_->RecordOwnClose(false);
     // Bounded twice: by the deadline, and per slice (a server that keeps sending is read
     // until the deadline, 64 KiB at a time, and never buffered beyond what on_drained keeps).
     while (s != nullptr && obs_.transport == TransportEnd::kOpen &&

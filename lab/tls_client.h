@@ -20,6 +20,7 @@
 
 #include "lab/close_kind.h"
 #include "lab/net.h"
+#include "lab/pcap.h"
 #include "lab/tls_stream.h"
 #include "lab/vocabulary.h"
 
@@ -109,6 +110,9 @@ class TlsClient {
   // Idempotent; an event loop must stop watching fd() first.
   CloseReport Close(CloseMode mode, const CloseOptions& options = {});
 
+  // --pcap: every connection started after this is recorded in `writer` (may be null).
+  void SetPcap(PcapWriter* writer) { pcap_ = writer; }
+
   int fd() const { return fd_; }
   bool connected() const { return fd_ >= 0; }
   SSL* ssl() const { return stream_ ? stream_->ssl() : nullptr; }
@@ -120,6 +124,7 @@ class TlsClient {
 
  private:
   int fd_ = -1;
+  PcapWriter* pcap_ = nullptr;
   std::unique_ptr<TlsStream> stream_;
   std::string outbox_;
   CloseObservation obs_;

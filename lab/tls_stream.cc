@@ -12,7 +12,9 @@ TlsStream::TlsStream(SslPtr ssl) : ssl_(std::move(ssl)) {
 }
 
 void TlsStream::Feed(const char* data, size_t size) {
-  if (size > 0) BIO_write(in_, data, static_cast<int>(size));
+  if (size == 0) return;
+  if (tap_) tap_->Received({data, size});
+  BIO_write(in_, data, static_cast<int>(size));
 }
 
 size_t TlsStream::TakeOutput(std::string& out) {

@@ -9,9 +9,11 @@
 // called directly where the close path needs them.
 #pragma once
 
+#include <memory>
 #include <string>
 
 #include "lab/ossl.h"
+#include "lab/pcap.h"
 
 namespace tlslab {
 
@@ -25,7 +27,21 @@ class TlsStream {
   // Moves bytes that OpenSSL wrote for the peer to the end of `out`; returns how many.
   size_t TakeOutput(std::string& out);
 
+  // --pcap (lab/pcap.h): the socket layer reports here what crossed the socket; Feed reports
+  // what arrived. Without a tap these do nothing.
+  void SetTap(std::unique_ptr<PcapConn> tap) { tap_ = std::move(tap); }
+  void RecordSent(const char* data, size_t size) {
+    if (tap_) tap_->Sent({data, size});
+  }
+  void RecordOwnClose(bool reset) {
+    if (tap_) tap_->OwnClose(reset);
+  }
+  void RecordPeerClose(bool reset) {
+    if (tap_) tap_->PeerClose(reset);
+  }
+
  private:
+  std::unique_ptr<PcapConn> tap_;  // destroyed last: its destructor records a FIN
   SslPtr ssl_;
   BIO* in_ = nullptr;   // owned by ssl_
   BIO* out_ = nullptr;  // owned by ssl_

@@ -17,8 +17,10 @@ TLSLAB_TEST_PACKAGES=(
   python3 python3-pytest
   # the Python side (bindings/, experiments/, tests/python/)
   pybind11-dev python3-dev python3-numpy python3-pandas python3-matplotlib python3-tqdm
-  python3-nbclient python3-ipykernel flake8
+  python3-nbclient python3-ipykernel python3-nbconvert flake8
   python3-yaml  # tests/python/test_gate_docs.py reads the CI examples of docs/ci-gating.md
+  # tests/e2e/test_pcap.py reads --pcap files with tshark
+  tshark
   clang-format
   # packaging: dpkg-shlibdeps for `cpack -G DEB` (tests/install)
   dpkg-dev file

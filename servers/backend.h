@@ -10,6 +10,7 @@
 #include "lab/counters.h"
 #include "lab/event_loop.h"
 #include "lab/ossl.h"
+#include "lab/pcap.h"
 #include "lab/profiles.h"
 #include "lab/trace.h"
 
@@ -25,6 +26,7 @@ struct Backend {
   EventLoop* loop = nullptr;                       // the loop of the thread that owns this backend
   ServerCounters* counters = nullptr;              // that thread's counters
   Trace* trace = nullptr;                          // nullptr unless --trace
+  PcapWriter* pcap = nullptr;                      // nullptr unless --pcap (lab/pcap.h)
   uint64_t* next_conn_id = nullptr;                // that thread's connection numbering
   std::unordered_set<IoHandler*>* live = nullptr;  // that thread's open connections
   int open_connections = 0;                        // this backend's, against max_connections

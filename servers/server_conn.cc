@@ -105,6 +105,7 @@ void ServerConn::Start(Backend& backend, int fd, uint64_t id) {
 ServerConn::ServerConn(Backend& backend, int fd, uint64_t id, SslPtr ssl)
     : backend_(backend), fd_(fd), id_(id), stream_(std::move(ssl)) {
   SSL_set_app_data(stream_.ssl(), this);
+  stream_.SetTap(OpenPcapConn(backend_.pcap, fd_, /*we_connected=*/false));  // --pcap
   backend_.live->insert(this);
   ++backend_.open_connections;
 }

@@ -58,6 +58,8 @@ ServerEngine::ServerEngine(const Config& config, Trace* trace)
   creds_ = LoadOrMakeCredentials(config_.tls);
   if (!config_.tls.keylog_file.empty())
     keylog_ = std::make_unique<KeylogFile>(config_.tls.keylog_file);
+  if (!config_.output.pcap_file.empty())
+    pcap_ = std::make_unique<PcapWriter>(config_.output.pcap_file);
   for (int t = 0; t < config_.server.threads; ++t) workers_.push_back(std::make_unique<Worker>());
   for (int i = 0; i < config_.server.backends; ++i) {
     auto backend = std::make_unique<Backend>();
@@ -80,6 +82,7 @@ ServerEngine::ServerEngine(const Config& config, Trace* trace)
     backend->loop = &worker.loop;
     backend->counters = &worker.counters;
     backend->trace = trace;
+    backend->pcap = pcap_.get();
     backend->next_conn_id = &worker.next_conn_id;
     backend->live = &worker.live;
     endpoints_.push_back(at);

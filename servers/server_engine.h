@@ -9,6 +9,7 @@
 #include "lab/counters.h"
 #include "lab/cpu.h"
 #include "lab/net.h"
+#include "lab/pcap.h"
 #include "lab/tls_context.h"
 #include "lab/trace.h"
 #include "servers/backend.h"
@@ -38,6 +39,7 @@ class ServerEngine {
   const ServerProfile* profile_;
   Credentials creds_;
   std::unique_ptr<KeylogFile> keylog_;
+  std::unique_ptr<PcapWriter> pcap_;  // outlives the connections below
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::unique_ptr<Backend>> backends_;
   std::vector<std::unique_ptr<IoHandler>> acceptors_;
