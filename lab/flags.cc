@@ -2,6 +2,7 @@
 
 #include <boost/program_options.hpp>
 #include <charconv>
+#include <cstdio>
 #include <functional>
 #include <sstream>
 
@@ -170,6 +171,20 @@ void AddServerFlags(std::vector<Flag>& f, bool in_run) {
   f.push_back(DurationFlag(
       "idle-timeout", "server: drop an idle connection",
       [](auto& c) -> auto& { return c.server.idle_timeout; }));
+  f.push_back(DurationFlag(
+      "session-timeout", "server: session lifetime (default: the stack's; OpenSSL 7200 s)",
+      [](auto& c) -> auto& { return c.server.session_timeout; }));
+  f.push_back(
+      {"cache-size", "N", "server: session cache entries per backend (default: the stack's)",
+       [](Config& c, const std::string& v) {
+         const int64_t n = ToInt("cache-size", v);
+         if (n < 1 || n > 10000000) Bad("cache-size", v, "a whole number from 1 to 10000000");
+         c.server.cache_size = static_cast<int>(n);
+       },
+       [](const Config& c) {
+         return c.server.cache_size ? std::vector<std::string>{std::to_string(*c.server.cache_size)}
+                                    : std::vector<std::string>{};
+       }});
   if (in_run) return;
   f.push_back(StringFlag(
       "listen", "ADDR", "address to listen on", [](auto& c) -> auto& { return c.server.listen; }));
@@ -264,6 +279,56 @@ void AddCommonFlags(std::vector<Flag>& f) {
       [](auto& c) -> auto& { return c.output.trace; }));
 }
 
+// The flags only `tlslab simulate` has (SimulationConfig), on top of the run command's.
+void AddSimulationFlags(std::vector<Flag>& f) {
+  f.push_back(IntFlag(
+      "checker-threads",
+      "HAProxy nbthread: any thread checks, one saved session per thread "
+      "(0 = the lab's checker, --threads)",
+      [](auto& c) -> auto& { return c.simulation.checker_threads; }));
+  f.push_back(IntFlag(
+      "checkers", "load balancers checking the same backends",
+      [](auto& c) -> auto& { return c.simulation.checkers; }));
+  f.push_back(DurationFlag(
+      "restart-every", "a deploy wave every D (0 = none): caches and ticket keys lost",
+      [](auto& c) -> auto& { return c.simulation.restart_every; }));
+  f.push_back({"restart-share", "F", "share of the backends each wave restarts (0 < F <= 1)",
+               [](Config& c, const std::string& v) {
+                 double x = 0;
+                 auto [ptr, ec] = std::from_chars(v.data(), v.data() + v.size(), x);
+                 if (ec != std::errc() || ptr != v.data() + v.size() || !(x > 0 && x <= 1)) {
+                   Bad("restart-share", v, "a number above 0 and at most 1");
+                 }
+                 c.simulation.restart_share = x;
+               },
+               [](const Config& c) {
+                 char buf[32];
+                 std::snprintf(buf, sizeof buf, "%g", c.simulation.restart_share);
+                 return std::vector<std::string>{buf};
+               }});
+  f.push_back(DurationFlag(
+      "restart-downtime", "a restarted backend refuses connections this long",
+      [](auto& c) -> auto& { return c.simulation.restart_downtime; }));
+  f.push_back(IntFlag(
+      "backend-cores", "cores of each backend (0 = --server-threads shared by all, as in run)",
+      [](auto& c) -> auto& { return c.simulation.backend_cores; }));
+  f.push_back(StringFlag(
+      "costs", "FILE", "cost file from `tlslab calibrate` (default: the shipped one)",
+      [](auto& c) -> auto& { return c.simulation.costs_file; }));
+  f.push_back({"seed", "N", "seed of the queueing model's service-time jitter",
+               [](Config& c, const std::string& v) {
+                 const int64_t n = ToInt("seed", v);
+                 if (n < 0) Bad("seed", v, "a whole number >= 0");
+                 c.simulation.seed = static_cast<uint64_t>(n);
+               },
+               [](const Config& c) {
+                 return std::vector<std::string>{std::to_string(c.simulation.seed)};
+               }});
+  f.push_back(DurationFlag(
+      "resolution", "time-series step (0 = chosen from the duration)",
+      [](auto& c) -> auto& { return c.simulation.resolution; }));
+}
+
 std::vector<Flag> FlagsOf(Command command) {
   std::vector<Flag> f;
   AddTlsFlags(f);
@@ -277,6 +342,11 @@ std::vector<Flag> FlagsOf(Command command) {
     case Command::kRun:
       AddServerFlags(f, true);
       AddCheckerFlags(f, command);
+      break;
+    case Command::kSimulate:
+      AddServerFlags(f, true);
+      AddCheckerFlags(f, Command::kRun);
+      AddSimulationFlags(f);
       break;
     case Command::kIncident:
       f.push_back(IntFlag(
@@ -325,6 +395,7 @@ ParsedFlags ParseFlags(Command command, const std::vector<std::string>& args, co
   po::variables_map vm;
   ParsedFlags out;
   out.config = base;
+  if (command == Command::kSimulate) out.config.simulation.enabled = true;
   ParseCommandLine(desc, args, "--help", vm, out.positional);
   if (vm.count("help")) {
     out.help = true;

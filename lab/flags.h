@@ -10,7 +10,7 @@
 
 namespace tlslab {
 
-enum class Command { kServe, kCheck, kRun, kIncident };
+enum class Command { kServe, kCheck, kRun, kIncident, kSimulate };
 
 struct ParsedFlags {
   Config config;

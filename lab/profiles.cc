@@ -56,6 +56,9 @@ constexpr std::array kServerProfiles = {
         // through the cache, where the invalidation reaches it. TLS 1.3 (which JDK 8u252 does
         // not speak) is modelled as JDK 11's stateful tickets, children of the session.
         .tickets_supported = false,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
         .session_id = kEngineCloseInboundFatal,
         .ticket = kStatelessKept,
         .psk_stateless = kStatelessKept,
@@ -74,6 +77,9 @@ constexpr std::array kServerProfiles = {
                   "tls-semantics.md 1.2, 1.5, 8 row 4; not installable here",
         .verified_here = false,
         .tickets_supported = false,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
         .session_id = kEngineCloseInboundFatal,
         .ticket = kStatelessKept,
         .psk_stateless = kStatelessKept,
@@ -90,6 +96,9 @@ constexpr std::array kServerProfiles = {
                   "tls-semantics.md 1.2, 1.5, 8 row 6; not installable here",
         .verified_here = false,
         .tickets_supported = true,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
         .session_id = kEngineCloseInboundFatal,
         .ticket = kStatelessKept,
         .psk_stateless = kStatelessKept,
@@ -105,6 +114,9 @@ constexpr std::array kServerProfiles = {
                   "(tests/interop EngineServer, docs/real-stacks.md 4.5)",
         .verified_here = true,
         .tickets_supported = true,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
         .session_id = kRfc5246,
         .ticket = kStatelessKept,
         .psk_stateless = kStatelessKept,
@@ -121,6 +133,9 @@ constexpr std::array kServerProfiles = {
                   "17.0.15 (docs/real-stacks.md 4.4), contradicting tls-semantics.md 8 row 8",
         .verified_here = true,
         .tickets_supported = true,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
         .session_id = kRfc5246,
         .ticket = kStatelessKept,
         .psk_stateless = kStatelessKept,
@@ -137,6 +152,9 @@ constexpr std::array kServerProfiles = {
                   "17.0.15 (docs/real-stacks.md 4.4)",
         .verified_here = true,
         .tickets_supported = false,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
         .session_id = kRfc5246,
         .ticket = kStatelessKept,
         .psk_stateless = kStatelessKept,
@@ -153,6 +171,9 @@ constexpr std::array kServerProfiles = {
                   "(docs/real-stacks.md 4.4)",
         .verified_here = true,
         .tickets_supported = true,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
         .session_id = kFinFatal,
         .ticket = kStatelessKept,
         .psk_stateless = kStatelessKept,
@@ -169,6 +190,9 @@ constexpr std::array kServerProfiles = {
                   "(tls-semantics.md 1.5); measured on 17.0.15 (docs/real-stacks.md 4.4)",
         .verified_here = true,
         .tickets_supported = false,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
         .session_id = kFinFatal,
         .ticket = kStatelessKept,
         .psk_stateless = kStatelessKept,
@@ -184,6 +208,9 @@ constexpr std::array kServerProfiles = {
                   "17.0.15, JDK debug log without 'Closing inbound' (docs/real-stacks.md 4.6)",
         .verified_here = true,
         .tickets_supported = true,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
         .session_id = kRfc5246,
         .ticket = kStatelessKept,
         .psk_stateless = kStatelessKept,
@@ -230,6 +257,7 @@ constexpr std::array kServerProfiles = {
                   "8 row 15; measured with nginx 1.22.1, shared:SSL:1m (docs/real-stacks.md 4.2)",
         .verified_here = true,
         .tickets_supported = true,
+        .session_timeout_s = 300,  // ngx_http_ssl_module: ssl_session_timeout 5m
         .session_id = kRfc5246,
         .ticket = kStatelessKept,
         .psk_stateless = kStatelessKept,
@@ -245,6 +273,9 @@ constexpr std::array kServerProfiles = {
                   "(ssl_clear_bad_session); measured with HAProxy 2.6.12 (docs/real-stacks.md 4.3)",
         .verified_here = true,
         .tickets_supported = true,
+        // HAProxy tune.ssl.lifetime 300 s and tune.ssl.cachesize 20000 (configuration.txt).
+        .session_timeout_s = 300,
+        .session_cache_size = 20000,
         .session_id = kRstDrops,
         .ticket = kStatelessKept,
         .psk_stateless = kStatelessKept,
@@ -261,6 +292,7 @@ constexpr std::array kServerProfiles = {
         .verified_here = false,
         .tickets_supported = true,
         .session_cache = false,
+        .session_timeout_s = 7 * 24 * 3600,  // crypto/tls maxSessionTicketLifetime
         .session_id = kNoCache,
         .ticket = kStatelessKept,
         .psk_stateless = kStatelessKept,

@@ -35,6 +35,13 @@ struct ServerProfile {
   // has no stateful TLS 1.3 tickets: the context's cache is off (SSL_SESS_CACHE_OFF), so only
   // stateless tickets resume. The fate rows of the cache mechanisms are then never consulted.
   bool session_cache = true;
+  // Session lifetime and server cache size, the stack's defaults (the simulator's; the real lab
+  // sets them only when --session-timeout / --cache-size ask). OpenSSL 3.0: SSL_CTX_new takes
+  // the method's tls1_default_timeout() (ssl/t1_lib.c: 2 hours; measured 7200 s here, although
+  // SSL_CTX_set_timeout(3) says 300) and SSL_SESSION_CACHE_MAX_SIZE_DEFAULT (ssl.h: 1024*20).
+  // A TLS 1.3 ticket's lifetime hint is the session timeout (RFC 8446 4.6.1 caps it at 7 days).
+  int session_timeout_s = 7200;
+  int session_cache_size = 20480;
   // End of connection: fate per mechanism.
   FateRow session_id;
   FateRow ticket;

@@ -25,6 +25,8 @@ std::string_view CommandName(Command c) {
       return "run";
     case Command::kIncident:
       return "incident";
+    case Command::kSimulate:
+      return "simulate";
   }
   return "?";
 }
