@@ -7,6 +7,7 @@
 #include <limits>
 #include <queue>
 #include <random>
+#include <tuple>
 
 #include "clients/health.h"
 #include "lab/errors.h"
@@ -34,43 +35,8 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
   const auto wall_start = std::chrono::steady_clock::now();
   Model md = MakeModel(c, costs);
   const double inter_s = static_cast<double>(md.inter) / 1e6;
-  // Utilisation of one checker thread and of one server core, at the dearest check kind.
-  const double rho_checker =
-      static_cast<double>(md.n) / inter_s / md.threads * MaxOf(md.cost.checker) / 1e6;
   const int cores = c.simulation.backend_cores;
-  const double rho_server = cores > 0 ? md.lbs / inter_s * MaxOf(md.cost.server) / 1e6 / cores
-                                      : static_cast<double>(md.n) * md.lbs / inter_s *
-                                            MaxOf(md.cost.server) / 1e6 / c.server.threads;
-  const double slowest = (MaxOf(md.cost.checker) + MaxOf(md.cost.server)) * 1.0;
-  bool stepped = options.engine == SimOptions::Engine::kStepped;
-  if (options.engine == SimOptions::Engine::kAuto) {
-    stepped = std::max(rho_checker, rho_server) > kQueueingThreshold ||
-              slowest >= static_cast<double>(std::min(md.inter, md.timeout));
-  }
   const int64_t step = SeriesStepUs(c);
-  SimSeries series(step, md.end);
-  const uint64_t streams = static_cast<uint64_t>(md.n) * (stepped ? md.lbs : 1);
-  const uint64_t state_bytes = stepped ? streams * (sizeof(Stream) + sizeof(Slot) * md.slots + 24) +
-                                             static_cast<uint64_t>(cores > 0 ? md.n * cores : 0) * 8
-                                       : sizeof(Slot) * md.slots;
-  const uint64_t memory = state_bytes + series.bytes();
-  if (memory > kMaxSimMemoryBytes) {
-    throw UsageError("simulation too large: it needs about " + std::to_string(memory >> 20) +
-                     " MiB of state, the bound is " + std::to_string(kMaxSimMemoryBytes >> 20) +
-                     " MiB; fewer backends, checkers or threads");
-  }
-  const double checks_estimate =
-      static_cast<double>(streams) * static_cast<double>(md.end) / static_cast<double>(md.inter);
-  if (stepped && checks_estimate > static_cast<double>(kMaxSteppedChecks)) {
-    throw UsageError("simulation too large: queueing (a checker thread or server core busy " +
-                     std::to_string(static_cast<int>(std::max(rho_checker, rho_server) * 100)) +
-                     "%) is simulated check by check, about " +
-                     std::to_string(static_cast<uint64_t>(checks_estimate)) +
-                     " checks, the bound is " + std::to_string(kMaxSteppedChecks) +
-                     "; shorten --duration or fewer backends");
-  }
-  Tally tally;
-  std::vector<int> health_up;
   const int rise = c.checker.rise, fall = c.checker.fall;
   auto make_stream = [&](int b, int lb) {
     Stream st;
@@ -82,8 +48,8 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
     st.next_restart = md.FirstRestart(b);
     return st;
   };
-  int up = 0;
-  if (!stepped) {
+  auto closed_form = [&](SimSeries& series, Tally& tally) {
+    int up = 0;
     std::vector<Slot> slots(static_cast<size_t>(md.slots));
     for (int b = 0; b < md.n; ++b) {
       Stream st = make_stream(b, 0);
@@ -95,9 +61,13 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
       tally.latency.Record(static_cast<uint64_t>(md.CheckerCost(kind) + md.ServerCost(kind)),
                            tally.latency_count[static_cast<size_t>(kind)]);
     }
-  } else {
-    std::vector<Stream> st(streams);
-    std::vector<Slot> slots(streams * static_cast<size_t>(md.slots));
+    series.Finish();
+    return up;
+  };
+  const uint64_t all_streams = static_cast<uint64_t>(md.n) * static_cast<uint64_t>(md.lbs);
+  auto stepped_run = [&](SimSeries& series, Tally& tally) {
+    std::vector<Stream> st(all_streams);
+    std::vector<Slot> slots(all_streams * static_cast<size_t>(md.slots));
     Queues q;
     q.rng.seed(c.simulation.seed);
     q.jitter = options.jitter;
@@ -106,7 +76,7 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
     q.core_free.assign(static_cast<size_t>(cores > 0 ? md.n * cores : c.server.threads), 0);
     using Entry = std::pair<int64_t, uint64_t>;
     std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap;
-    for (uint64_t i = 0; i < streams; ++i) {
+    for (uint64_t i = 0; i < all_streams; ++i) {
       st[i] = make_stream(static_cast<int>(i % md.n), static_cast<int>(i / md.n));
       heap.push({st[i].due, i});
     }
@@ -117,9 +87,62 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
               &slots[i * static_cast<uint64_t>(md.slots)], &series, tally, &q);
       heap.push({st[i].due, i});
     }
+    int up = 0;
     for (uint64_t i = 0; i < static_cast<uint64_t>(md.n); ++i) up += st[i].health.up() ? 1 : 0;
+    series.Finish();
+    return up;
+  };
+  // Queueing matters where a checker thread or a server core is busy: the closed form (cheap,
+  // O(1) state) says how busy each is in its busiest series step.
+  auto utilisation = [&](const SimSeries& s) {
+    double checker = 0, server = 0;
+    const double server_cores =
+        cores > 0 ? static_cast<double>(md.n) * cores : static_cast<double>(c.server.threads);
+    for (size_t i = 0; i < s.steps(); ++i) {
+      const double dt = static_cast<double>(std::min(static_cast<int64_t>(i + 1) * step, md.end) -
+                                            static_cast<int64_t>(i) * step);
+      checker = std::max(checker, s.At(SimSeries::kCheckerCpu, i) / dt / md.threads);
+      server = std::max(server, s.At(SimSeries::kServerCpu, i) * md.lbs / dt / server_cores);
+    }
+    return std::make_pair(checker, server);
+  };
+  SimSeries series(step, md.end);
+  Tally tally;
+  bool stepped = options.engine == SimOptions::Engine::kStepped;
+  double rho_checker = 0, rho_server = 0;
+  int up = 0;
+  if (!stepped) {
+    up = closed_form(series, tally);
+    std::tie(rho_checker, rho_server) = utilisation(series);
+    const double slowest = MaxOf(md.cost.checker) + MaxOf(md.cost.server);
+    stepped = options.engine == SimOptions::Engine::kAuto &&
+              (std::max(rho_checker, rho_server) > kQueueingThreshold ||
+               slowest >= static_cast<double>(std::min(md.inter, md.timeout)));
   }
-  series.Finish();
+  const uint64_t memory = (stepped ? all_streams * (sizeof(Stream) + sizeof(Slot) * md.slots + 24) +
+                                         static_cast<uint64_t>(cores > 0 ? md.n * cores : 0) * 8
+                                   : sizeof(Slot) * md.slots) +
+                          series.bytes();
+  if (memory > kMaxSimMemoryBytes) {
+    throw UsageError("simulation too large: it needs about " + std::to_string(memory >> 20) +
+                     " MiB of state, the bound is " + std::to_string(kMaxSimMemoryBytes >> 20) +
+                     " MiB; fewer backends, checkers or threads");
+  }
+  if (stepped) {
+    const double checks_estimate = static_cast<double>(all_streams) * static_cast<double>(md.end) /
+                                   static_cast<double>(md.inter);
+    if (checks_estimate > static_cast<double>(kMaxSteppedChecks)) {
+      throw UsageError("simulation too large: queueing (a checker thread or server core busy " +
+                       std::to_string(static_cast<int>(std::max(rho_checker, rho_server) * 100)) +
+                       "%) is simulated check by check, about " +
+                       std::to_string(static_cast<uint64_t>(checks_estimate)) +
+                       " checks, the bound is " + std::to_string(kMaxSteppedChecks) +
+                       "; shorten --duration or fewer backends");
+    }
+    series = SimSeries(step, md.end);
+    tally = Tally{};
+    up = stepped_run(series, tally);
+  }
   // Figures as a real run computes them (lab/figures.cc), checker side for one LB.
   const double lb_scale = stepped ? 1.0 / md.lbs : 1.0;
   const double server_scale = stepped ? 1.0 : md.lbs;

@@ -93,7 +93,8 @@ void BulkSlot(const Model& md, Slot& s, bool& conn_open, int64_t u0, int64_t gap
     return;
   }
   const bool always_full = !m.offers || !m.client_keeps || m.removed_after_check ||
-                           !m.server_can_resume || md.thrash || gap >= md.lifetime;
+                           !m.server_can_resume || md.thrash ||
+                           gap >= md.lifetime + 1'000'000;  // expired at every next use
   if (always_full) {
     point(u0, md.Outcome(s, conn_open, u0));
     if (count == 1) return;
@@ -110,9 +111,11 @@ void BulkSlot(const Model& md, Slot& s, bool& conn_open, int64_t u0, int64_t gap
     ++pos;
     if (!(s.client_has && s.server_valid && m.offers) || pos == count) continue;
     int64_t r = 0;
-    if (m.renewed_on_resume) {  // every use renews: resumed to the end (gap < lifetime)
+    if (m.renewed_on_resume && gap <= md.lifetime) {  // every use renews: resumed to the end
       r = count - pos;
-      s.valid_until = u0 + (count - 1) * gap + md.lifetime;
+      s.valid_until = md.ExpiryOf(u0 + (count - 1) * gap);
+    } else if (m.renewed_on_resume) {  // within a second of the lifetime: one use at a time
+      continue;
     } else {
       r = std::min(count - pos, CeilDiv(s.valid_until - u, gap) - 1);
     }

@@ -77,6 +77,13 @@ struct Model {
     return static_cast<int64_t>(b % groups + 1) * restart_every;
   }
 
+  // OpenSSL 3.0 ssl/ssl_sess.c ssl_get_prev_session (and tls_parse_ctos_psk for TLS 1.3)
+  // resume while `timeout >= time(NULL) - session->time`, in whole seconds of time(): a
+  // session born in second c is good through second c + timeout. The run starts on a second.
+  int64_t ExpiryOf(int64_t born) const {
+    return born / 1'000'000 * 1'000'000 + lifetime + 1'000'000;
+  }
+
   // The check at t on a slot that is up: its outcome, and the session it leaves behind.
   int Outcome(Slot& s, bool& conn_open, int64_t t) const {
     if (m.persistent && conn_open) return kNoHandshake;
@@ -84,12 +91,12 @@ struct Model {
     const bool resumed = offered && s.server_valid && t < s.valid_until;
     int kind = kResumed;
     if (resumed) {
-      if (m.renewed_on_resume) s.valid_until = t + lifetime;
+      if (m.renewed_on_resume) s.valid_until = ExpiryOf(t);
     } else {
       kind = offered ? kRefused : kFresh;
       s.client_has = m.client_keeps;
       s.server_valid = m.server_can_resume && !thrash;
-      s.valid_until = t + lifetime;
+      s.valid_until = ExpiryOf(t);
     }
     // The server's verdict at the close (FateAfterClose, sim/model.cc).
     if (!m.persistent && m.removed_after_check) s.server_valid = false;
