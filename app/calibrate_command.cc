@@ -66,19 +66,18 @@ Figures Loopback(KeyType key, TlsVersion version, bool broken, Millis duration) 
 }
 
 // The socket and event-loop floor of one check: what a loopback check cost per side beyond
-// its in-memory operations, averaged over a broken run (full, refused, http, no close_notify:
-// quiet-reset) and a fixed one (resumed, http, close_notify sent and answered).
+// its in-memory operations, in a broken run (full, refused, http, no close_notify:
+// quiet-reset) for full checks and in a fixed one (resumed, http, close_notify sent and
+// answered) for resumed checks.
 void SetFloors(VersionCosts& v, const Figures& broken, const Figures& fixed, Resumption mech,
                nlohmann::json& record) {
-  auto floor = [&](const SideCosts& s, std::optional<double> b, std::optional<double> f) {
-    const double fb = b.value_or(0) - (s.full + s.refused + s.http);
-    const double ff =
-        f.value_or(0) - (s.resumed[static_cast<size_t>(mech)] + s.http + s.close_notify);
-    return std::max(0.0, (fb + ff) / 2);
+  auto floors = [&](SideCosts& s, std::optional<double> b, std::optional<double> f) {
+    s.floor = std::max(0.0, b.value_or(0) - (s.full + s.refused + s.http));
+    s.floor_resumed = std::max(
+        0.0, f.value_or(0) - (s.resumed[static_cast<size_t>(mech)] + s.http + s.close_notify));
   };
-  v.checker.floor =
-      floor(v.checker, broken.checker_cpu_us_per_check, fixed.checker_cpu_us_per_check);
-  v.server.floor = floor(v.server, broken.server_cpu_us_per_check, fixed.server_cpu_us_per_check);
+  floors(v.checker, broken.checker_cpu_us_per_check, fixed.checker_cpu_us_per_check);
+  floors(v.server, broken.server_cpu_us_per_check, fixed.server_cpu_us_per_check);
   record = {{"broken",
              {{"checker_us_per_check", broken.checker_cpu_us_per_check.value_or(0)},
               {"server_us_per_check", broken.server_cpu_us_per_check.value_or(0)},

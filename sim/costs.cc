@@ -40,7 +40,7 @@ nlohmann::json ToJson(const SideCosts& s) {
     resumed[std::string(Name(r))] = s.resumed[static_cast<size_t>(r)];
   }
   return {{"full", s.full},   {"resumed", resumed}, {"refused", s.refused},
-          {"floor", s.floor}, {"http", s.http},     {"close_notify", s.close_notify}};
+          {"floor", s.floor}, {"floor_resumed", s.floor_resumed}, {"http", s.http},     {"close_notify", s.close_notify}};
 }
 
 SideCosts SideCostsFromJson(const nlohmann::json& j, const std::string& where) {
@@ -48,6 +48,7 @@ SideCosts SideCostsFromJson(const nlohmann::json& j, const std::string& where) {
   s.full = Number(j, "full", where);
   s.refused = Number(j, "refused", where);
   s.floor = Number(j, "floor", where);
+  s.floor_resumed = j.contains("floor_resumed") ? Number(j, "floor_resumed", where) : s.floor;
   s.http = Number(j, "http", where);
   s.close_notify = Number(j, "close_notify", where);
   if (!j.contains("resumed")) throw UsageError("cost file: " + where + ".resumed is missing");

@@ -18,7 +18,8 @@ struct SideCosts {
   double full = 0;                                       // full handshake
   std::array<double, kAllResumptions.size()> resumed{};  // resumed handshake, per mechanism
   double refused = 0;       // extra of a full handshake whose offered session was refused
-  double floor = 0;         // socket, event loop and connection set-up per check (loopback)
+  double floor = 0;  // socket, event loop and connection set-up of a full-handshake check
+  double floor_resumed = 0;  // the same for a resumed check (loopback, measured apart)
   double http = 0;          // one http request and its response
   double close_notify = 0;  // sending (checker) or answering (server) a close_notify
 };

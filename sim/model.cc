@@ -67,13 +67,13 @@ CheckCostPair CostsPerCheck(const SessionModel& m, const CostSet& costs, KeyType
   const VersionCosts& v = costs.For(key, m.version);
   CheckCostPair out;
   auto fill = [&](const SideCosts& s, bool checker, CheckCosts& c) {
-    double common = s.floor + (m.check == CheckKind::kHttp ? s.http : 0.0);
+    double common = m.check == CheckKind::kHttp ? s.http : 0.0;
     const bool notify = m.server_sees == CloseKind::kCloseNotify && !m.persistent &&
                         (checker || m.server_answers_close_notify);
     if (notify) common += s.close_notify;
-    c.full_fresh = common + s.full;
-    c.full_refused = common + s.full + s.refused;
-    c.resumed = common + s.resumed[static_cast<size_t>(m.mechanism)];
+    c.full_fresh = common + s.floor + s.full;
+    c.full_refused = common + s.floor + s.full + s.refused;
+    c.resumed = common + s.floor_resumed + s.resumed[static_cast<size_t>(m.mechanism)];
     c.no_handshake = (m.check == CheckKind::kHttp ? s.http : 0.0) + s.floor * 0.25;
     c.failed = checker ? s.floor * 0.5 : 0.0;
   };
