@@ -69,6 +69,8 @@ class Config:
     server_threads: int | None = None  # server event-loop threads
     handshake_timeout: Duration | None = None  # server drops a slower handshake
     idle_timeout: Duration | None = None  # server drops an idle connection
+    session_timeout: Duration | None = None  # session lifetime; None = OpenSSL's (7200 s)
+    cache_size: int | None = None  # session cache entries per backend; None = OpenSSL's
     # Checker
     checker_profile: str | None = None  # e.g. "haproxy-1.7.3"; None = plain knobs only
     check: str | None = None  # check kind: "connect" (handshake only) or "http"
