@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "app/commands.h"
+#include "lab/errors.h"
 #include "lab/flags.h"
 #include "lab/report.h"
 #include "sim/costs.h"
@@ -27,6 +28,12 @@ int SimulateCommand(const Args& args) {
       return 0;
     }
     const Config& config = parsed.config;
+    // Flags of run that have no meaning without sockets: refused rather than ignored.
+    if (config.max_checks != 0) throw UsageError("--max-checks: a simulation ends at --duration");
+    if (config.output.trace) throw UsageError("--trace: a simulation has no connections to trace");
+    if (!config.tls.keylog_file.empty() || !config.tls.cert_file.empty()) {
+      throw UsageError("--keylog, --cert: a simulation has no TLS secrets; costs follow --key");
+    }
     const std::string path =
         config.simulation.costs_file.empty() ? DefaultCostsPath() : config.simulation.costs_file;
     const CostSet costs = LoadCosts(path);

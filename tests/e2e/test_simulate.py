@@ -99,6 +99,8 @@ BAD = [
     ("zero-server-threads", ["--server-threads", "0"], ["server threads", "got 0"]),
     ("zero-checkers", ["--checkers", "0"], ["checkers", "got 0"]),
     ("restart-share", ["--restart-share", "2"], ["--restart-share", "'2'"]),
+    ("max-checks", ["--max-checks", "5"], ["--max-checks", "--duration"]),
+    ("trace", ["--trace"], ["--trace"]),
     ("missing-costs", ["--costs", "/nonexistent/tlslab/costs.json"], ["--costs", "cannot read"]),
     ("too-large", ["--backends", "5000000", "--duration", "24h", "--server-profile", "strict",
                    "--checker-profile", "haproxy-1.7.3"], ["simulation too large"]),
