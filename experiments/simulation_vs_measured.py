@@ -11,7 +11,9 @@ The full grid (issue 9): backends 100, 300, 1000, 3000 x broken and fixed pairs 
 1.3 x connect and http checks x one and two checker threads: 64 points, about 25 minutes.
 
     /usr/bin/python3 experiments/simulation_vs_measured.py --quick   # 2 points, ~1 minute
-    /usr/bin/python3 experiments/simulation_vs_measured.py --out-dir docs/figures
+    /usr/bin/python3 experiments/simulation_vs_measured.py --small --duration 10s \\
+        --out-dir docs/figures                                    # 8 points, ~3 minutes
+    /usr/bin/python3 experiments/simulation_vs_measured.py     # the full grid
 """
 
 from __future__ import annotations
@@ -31,10 +33,13 @@ PAIRS = {
 FIGURES = ["key_rate_per_s", "resumption_ratio", "checker_cpu_percent", "server_cpu_percent"]
 
 
-def grid(quick: bool) -> list[dict]:
+def grid(quick: bool, small: bool = False) -> list[dict]:
     if quick:
         return [dict(pair=p, backends=200, tls="1.2", check="http", threads=1)
                 for p in ("broken", "fixed")]
+    if small:  # docs/figures: 8 points
+        return [dict(pair=p, backends=b, tls=t, check="http", threads=1)
+                for b, p, t in itertools.product((100, 1000), PAIRS, ("1.2", "1.3"))]
     return [dict(pair=p, backends=b, tls=t, check=c, threads=n)
             for b, p, t, c, n in itertools.product((100, 300, 1000, 3000), PAIRS, ("1.2", "1.3"),
                                                    ("connect", "http"), (1, 2))]
@@ -43,6 +48,7 @@ def grid(quick: bool) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="two points, 5 s runs")
+    parser.add_argument("--small", action="store_true", help="eight points (docs/figures)")
     parser.add_argument("--duration", default=None, help="length of each real run [20s]")
     parser.add_argument("--costs", default=None, help="cost file (default: calibrate now)")
     parser.add_argument("--out-dir", type=Path, default=RESULTS, help=f"[{RESULTS}]")
@@ -60,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             cmd += ["--loopback-duration", "3s", "--budget", "150ms"]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     rows = []
-    for point in grid(args.quick):
+    for point in grid(args.quick, args.small):
         server, checker = PAIRS[point["pair"]]
         fields = dict(server_profile=server, checker_profile=checker, backends=point["backends"],
                       tls=point["tls"], check=point["check"], threads=point["threads"],

@@ -22,11 +22,18 @@ void StepOne(const Model& md, int b, int lb, Stream& st, Slot* slots, SimSeries*
     st.next_restart += static_cast<int64_t>(md.groups) * md.restart_every;
   }
   const bool refused = t < st.down_until;
-  const int kind =
-      refused ? kConnectFailed : md.Outcome(slots[md.SlotOf(b, st.k)], st.conn_open, t);
-  double cc = md.CheckerCost(kind), sc = md.ServerCost(kind);
+  // A check whose thread is still busy at its deadline never starts: it times out having cost
+  // nothing and changed no session (HAProxy's check task expires before it connects).
+  const bool abandoned =
+      q != nullptr && !refused &&
+      q->thread_free[static_cast<size_t>(lb * md.threads + md.ThreadOf(b, st.k))] - t >= md.timeout;
+  const int kind = (refused || abandoned) ? kConnectFailed
+                                          : md.Outcome(slots[md.SlotOf(b, st.k)], st.conn_open, t);
+  double cc = abandoned ? 0.0 : md.CheckerCost(kind), sc = abandoned ? 0.0 : md.ServerCost(kind);
   int64_t completion = t + static_cast<int64_t>(cc + sc);
-  if (q != nullptr) {
+  if (abandoned) {
+    completion = t + md.timeout + 1;  // past the deadline: counted as a timeout below
+  } else if (q != nullptr) {
     cc *= q->Jitter();
     sc *= q->Jitter();
     int64_t& thread = q->thread_free[static_cast<size_t>(lb * md.threads + md.ThreadOf(b, st.k))];
