@@ -19,6 +19,8 @@ constexpr const char* kUsage =
     "  serve      strict or lenient TLS backends (virtual, many per process)\n"
     "  check      HAProxy-style TLS health checks against any targets\n"
     "  probe      is this TLS server strict or lenient? (tlslab probe HOST:PORT)\n"
+    "  simulate   the flags of run, simulated: any scale, hours and days, from a cost file\n"
+    "  calibrate  measure this machine's CPU cost per TLS operation: a cost file for simulate\n"
     "  profiles   the server and checker profiles, with their sources\n"
     "  gate       check the CI gates of a gates file (docs/ci-gating.md)\n"
     "  version    versions of tlslab and OpenSSL\n";
@@ -37,6 +39,8 @@ int main(int argc, char** argv) {
   if (command == "serve") return tlslab::ServeCommand(args);
   if (command == "check") return tlslab::CheckCommand(args);
   if (command == "probe") return tlslab::ProbeCommand(args);
+  if (command == "simulate") return tlslab::SimulateCommand(args);
+  if (command == "calibrate") return tlslab::CalibrateCommand(args);
   if (command == "profiles") return tlslab::ProfilesCommand(args);
   if (command == "gate") return tlslab::GateCommand(args);
   if (command == "version" || command == "--version") {

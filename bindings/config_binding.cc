@@ -107,6 +107,12 @@ FlagValue FromPython(const Flag& flag, py::handle v) {
       WrongType("True or False");
     case FlagType::kSwitch:
       return py::bool_(py::reinterpret_borrow<py::object>(v)).cast<bool>();
+    case FlagType::kNumber:
+      if (!is_bool && (py::isinstance<py::int_>(v) || py::isinstance<py::float_>(v))) {
+        const double d = v.cast<double>();
+        if (std::isfinite(d)) return d;
+      }
+      WrongType("a number");
     case FlagType::kStrings:
       if (py::isinstance<py::str>(v)) return std::vector<std::string>{v.cast<std::string>()};
       try {

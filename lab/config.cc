@@ -45,7 +45,8 @@ void Validate(const Config& c) {
               c.checker.sni + "'");
   FindServerProfile(c.server.profile);
   if (!c.checker.profile.empty()) FindCheckerProfile(c.checker.profile);
-  RequireRange("backends", c.server.backends, 1, kMaxBackends);
+  const SimulationConfig& sim = c.simulation;
+  RequireRange("backends", c.server.backends, 1, sim.enabled ? kMaxSimBackends : kMaxBackends);
   RequireRange("port", c.server.port, 0, 65535);
   if (c.server.port != 0) {
     RequireRange("port + backends - 1", c.server.port + c.server.backends - 1, 1, 65535);
@@ -67,7 +68,30 @@ void Validate(const Config& c) {
   }
   RequireDuration("handshake-timeout", c.server.handshake_timeout, Millis(10), Millis(600 * 1000));
   RequireDuration("idle-timeout", c.server.idle_timeout, Millis(10), Millis(3600 * 1000));
-  RequireDuration("duration", c.duration, Millis(0), kMaxDuration);
+  if (sim.enabled) {
+    RequireDuration("duration", c.duration, Millis(1000), kMaxSimDuration);
+    RequireRange("checker-threads", sim.checker_threads, 0, 4096);
+    RequireRange("checkers", sim.checkers, 1, kMaxSimCheckers);
+    RequireRange("backend-cores", sim.backend_cores, 0, 1024);
+    RequireDuration("restart-every", sim.restart_every, Millis(0), kMaxSimDuration);
+    if (sim.restart_every.count() > 0) {
+      RequireDuration("restart-every", sim.restart_every, Millis(1000), kMaxSimDuration);
+    }
+    RequireDuration("restart-downtime", sim.restart_downtime, Millis(0), Millis(3600 * 1000));
+    Require(
+        sim.restart_share > 0 && sim.restart_share <= 1,
+        "restart-share must be above 0 and at most 1, got " + std::to_string(sim.restart_share));
+    if (sim.resolution.count() != 0) {
+      RequireDuration("resolution", sim.resolution, Millis(1000), Millis(24 * 3600 * 1000));
+    }
+  } else {
+    RequireDuration("duration", c.duration, Millis(0), kMaxDuration);
+  }
+  if (c.server.session_timeout) {
+    RequireDuration("session-timeout", *c.server.session_timeout, Millis(1000),
+                    Millis(7LL * 24 * 3600 * 1000));
+  }
+  if (c.server.cache_size) RequireRange("cache-size", *c.server.cache_size, 1, 10000000);
   Require(c.tls.cert_file.empty() == c.tls.key_file.empty(),
           "--cert and --key-file go together: give both or neither");
   const std::string& mode = c.checker.stats_socket_mode;

@@ -33,6 +33,10 @@ struct ServerConfig {
   Millis handshake_timeout{10000};   // drop a connection whose handshake takes longer
   Millis idle_timeout{60000};        // drop an established connection idle for longer
   int max_connections = 1000;        // open connections per backend; more are refused
+  // Session lifetime (SSL_CTX_set_timeout) and cache size (SSL_CTX_sess_set_cache_size);
+  // unset = the stack's own defaults (the server profile's, in the simulator).
+  std::optional<Millis> session_timeout;
+  std::optional<int> cache_size;
   bool operator==(const ServerConfig&) const = default;
 };
 
@@ -76,12 +80,30 @@ struct ProbeOptions {
   bool operator==(const ProbeOptions&) const = default;
 };
 
+// What only `tlslab simulate` reads (sim/engine.h): scale, restarts and the cost file.
+struct SimulationConfig {
+  bool enabled = false;     // set by the simulate command: wider bounds for backends, duration
+  int checker_threads = 0;  // HAProxy nbthread (any thread checks, a session per thread);
+                            // 0 = the lab's own checker: --threads, each backend on one thread
+  int checkers = 1;         // load balancers checking the same backends, each with its sessions
+  Millis restart_every{0};  // a deploy wave every D (0 = no restarts): caches and ticket keys lost
+  double restart_share = 1.0;  // share of the backends restarted by each wave
+  Millis restart_downtime{0};  // a restarted backend refuses connections this long
+  int backend_cores = 0;       // cores of each backend machine; 0 = the lab's --server-threads
+                               // shared by every backend (as in `tlslab run`)
+  std::string costs_file;      // cost file (tlslab calibrate); empty = the shipped default
+  uint64_t seed = 1;           // service-time jitter of the queueing model
+  Millis resolution{0};        // time-series step; 0 = chosen from the duration
+  bool operator==(const SimulationConfig&) const = default;
+};
+
 struct Config {
   TlsConfig tls;
   ServerConfig server;
   CheckerConfig checker;
   OutputConfig output;
   ProbeOptions probe;
+  SimulationConfig simulation;
   Millis duration{20000};   // run length; serve: 0 = until SIGINT/SIGTERM
   uint64_t max_checks = 0;  // stop after this many checks; 0 = only the duration bounds it
   bool operator==(const Config&) const = default;
@@ -91,6 +113,9 @@ struct Config {
 inline constexpr int kMaxBackends = 20000;
 inline constexpr int kMaxThreads = 64;
 inline constexpr Millis kMaxDuration{24LL * 3600 * 1000};
+inline constexpr int kMaxSimBackends = 10000000;
+inline constexpr int kMaxSimCheckers = 1000;
+inline constexpr Millis kMaxSimDuration{31LL * 24 * 3600 * 1000};
 
 // Throws UsageError naming the field and what is accepted.
 void Validate(const Config& config);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <cmath>
+#include <cstdio>
 #include <limits>
 
 #include "lab/errors.h"
@@ -15,6 +17,7 @@ std::vector<Command> ForServe() { return {C::kServe}; }
 std::vector<Command> ForCheck() { return {C::kCheck}; }
 std::vector<Command> ForRun() { return {C::kRun}; }
 std::vector<Command> ForProbe() { return {C::kProbe}; }
+std::vector<Command> ForSimulate() { return {C::kSimulate}; }
 std::vector<Command> ForLoad() { return {C::kServe, C::kCheck, C::kRun, C::kIncident}; }
 std::vector<Command> ForLoadAndProbe() {
   return {C::kServe, C::kCheck, C::kRun, C::kIncident, C::kProbe};
@@ -93,6 +96,12 @@ Flag IntFlag(std::string name, std::string help, std::vector<Command> commands, 
   Flag f = Make(std::move(name), FlagType::kInt, "N", std::move(help), std::move(commands));
   f.set = [access, f, lo, hi](Config& c, const FlagValue& v) {
     using T = std::remove_reference_t<decltype(access(c))>;
+    if constexpr (requires { typename T::value_type; }) {  // an optional field: unset is allowed
+      if (std::holds_alternative<std::monostate>(v)) {
+        access(c).reset();
+        return;
+      }
+    }
     const int64_t n = As<int64_t>(f, v);
     if (n < lo || n > hi) {
       BadFlagValue(f.name, std::to_string(n),
@@ -100,9 +109,23 @@ Flag IntFlag(std::string name, std::string help, std::vector<Command> commands, 
                        ? "a whole number >= " + std::to_string(lo)
                        : "a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
     }
-    access(c) = static_cast<T>(n);
+    if constexpr (requires { typename T::value_type; }) {
+      access(c) = static_cast<typename T::value_type>(n);
+    } else {
+      access(c) = static_cast<T>(n);
+    }
   };
-  f.get = [access](const Config& c) -> FlagValue { return static_cast<int64_t>(access(c)); };
+  f.get = [access](const Config& c) -> FlagValue {
+    return Read(c, access, [](auto x) { return static_cast<int64_t>(x); });
+  };
+  return f;
+}
+
+template <typename A>
+Flag NumberFlag(std::string name, std::string help, std::vector<Command> commands, A access) {
+  Flag f = Make(std::move(name), FlagType::kNumber, "F", std::move(help), std::move(commands));
+  f.set = [access, f](Config& c, const FlagValue& v) { access(c) = As<double>(f, v); };
+  f.get = [access](const Config& c) -> FlagValue { return access(c); };
   return f;
 }
 
@@ -201,6 +224,12 @@ void AddServerFlags(std::vector<Flag>& t) {
   t.push_back(DurationFlag(
       "idle-timeout", "server: drop an idle connection", ForServerSide(),
       [](auto& c) -> auto& { return c.server.idle_timeout; }));
+  t.push_back(DurationFlag(
+      "session-timeout", "server: session lifetime (default: the stack's; OpenSSL 7200 s)",
+      ForServerSide(), [](auto& c) -> auto& { return c.server.session_timeout; }));
+  t.push_back(IntFlag(
+      "cache-size", "server: session cache entries per backend (default: the stack's)",
+      ForServerSide(), [](auto& c) -> auto& { return c.server.cache_size; }, 1, 10000000));
   t.push_back(IntFlag(
       "max-connections", "open connections per backend; more are refused and counted", ForServe(),
       [](auto& c) -> auto& { return c.server.max_connections; }));
@@ -306,6 +335,39 @@ void AddCheckerFlags(std::vector<Flag>& t) {
       [](auto& c) -> auto& { return c.checker.http_path; }));
 }
 
+// What only a simulation reaches (SimulationConfig, sim/engine.h).
+void AddSimulationFlags(std::vector<Flag>& t) {
+  t.push_back(IntFlag(
+      "checker-threads",
+      "HAProxy nbthread: any thread checks, one saved session per thread (0 = the lab's "
+      "checker, --threads)",
+      ForSimulate(), [](auto& c) -> auto& { return c.simulation.checker_threads; }));
+  t.push_back(IntFlag(
+      "checkers", "load balancers checking the same backends", ForSimulate(),
+      [](auto& c) -> auto& { return c.simulation.checkers; }));
+  t.push_back(DurationFlag(
+      "restart-every", "a deploy wave every D (0 = none): caches and ticket keys lost",
+      ForSimulate(), [](auto& c) -> auto& { return c.simulation.restart_every; }));
+  t.push_back(NumberFlag(
+      "restart-share", "share of the backends each wave restarts (0 < F <= 1)", ForSimulate(),
+      [](auto& c) -> auto& { return c.simulation.restart_share; }));
+  t.push_back(DurationFlag(
+      "restart-downtime", "a restarted backend refuses connections this long", ForSimulate(),
+      [](auto& c) -> auto& { return c.simulation.restart_downtime; }));
+  t.push_back(IntFlag(
+      "backend-cores", "cores of each backend (0 = --server-threads shared by all, as in run)",
+      ForSimulate(), [](auto& c) -> auto& { return c.simulation.backend_cores; }));
+  t.push_back(StringFlag(
+      "costs", "FILE", "cost file from `tlslab calibrate` (default: the shipped one)",
+      ForSimulate(), [](auto& c) -> auto& { return c.simulation.costs_file; }));
+  t.push_back(IntFlag(
+      "seed", "seed of the queueing model's service-time jitter", ForSimulate(),
+      [](auto& c) -> auto& { return c.simulation.seed; }));
+  t.push_back(DurationFlag(
+      "resolution", "time-series step (0 = chosen from the duration)", ForSimulate(),
+      [](auto& c) -> auto& { return c.simulation.resolution; }));
+}
+
 void AddProbeFlags(std::vector<Flag>& t) {
   // The range 1..kMaxProbeRepeat is ValidateProbe's (clients/probe.h), with the probe.
   t.push_back(IntFlag(
@@ -351,6 +413,8 @@ std::string_view Name(Command c) {
       return "incident";
     case Command::kProbe:
       return "probe";
+    case Command::kSimulate:
+      return "simulate";
   }
   return "?";
 }
@@ -360,7 +424,7 @@ Command ParseCommandName(std::string_view name) {
     if (Name(c) == name) return c;
   }
   throw UsageError("unknown command '" + std::string(name) +
-                   "'; expected serve, check, run, incident or probe");
+                   "'; expected serve, check, run, incident, probe or simulate");
 }
 
 std::string_view Name(FlagType t) {
@@ -379,6 +443,8 @@ std::string_view Name(FlagType t) {
       return "switch";
     case FlagType::kStrings:
       return "strings";
+    case FlagType::kNumber:
+      return "number";
   }
   return "?";
 }
@@ -412,6 +478,12 @@ std::vector<Flag> FlagTable() {
   AddCheckerFlags(t);
   AddProbeFlags(t);
   AddCommonFlags(t);
+  // `tlslab simulate` takes every flag of `tlslab run` (the same Config, the same meaning),
+  // then the ones only a simulation has.
+  for (Flag& f : t) {
+    if (f.Has(C::kRun)) f.commands.push_back(C::kSimulate);
+  }
+  AddSimulationFlags(t);
   return t;
 }
 
@@ -452,6 +524,14 @@ FlagValue ParseFlagText(const Flag& flag, const std::string& text) {
       return true;
     case FlagType::kStrings:
       return std::vector<std::string>{text};
+    case FlagType::kNumber: {
+      double v = 0;
+      auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+      if (ec != std::errc() || ptr != text.data() + text.size() || !std::isfinite(v)) {
+        BadFlagValue(flag.name, text, "a number such as 0.25");
+      }
+      return v;
+    }
     case FlagType::kEnum:
     case FlagType::kString:
       return text;
@@ -473,6 +553,11 @@ std::vector<std::string> FlagText(const Flag& flag, const FlagValue& value) {
       return {};
     case FlagType::kStrings:
       return std::get<std::vector<std::string>>(value);
+    case FlagType::kNumber: {
+      char buf[32];
+      std::snprintf(buf, sizeof buf, "%.10g", std::get<double>(value));
+      return {buf};
+    }
     case FlagType::kEnum:
     case FlagType::kString:
       return {std::get<std::string>(value)};

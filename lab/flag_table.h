@@ -16,10 +16,11 @@
 
 namespace tlslab {
 
-enum class Command { kServe, kCheck, kRun, kIncident, kProbe };
-inline constexpr Command kAllCommands[] = {Command::kServe, Command::kCheck, Command::kRun,
-                                           Command::kIncident, Command::kProbe};
-std::string_view Name(Command c);  // "serve", "check", "run", "incident", "probe"
+enum class Command { kServe, kCheck, kRun, kIncident, kProbe, kSimulate };
+inline constexpr Command kAllCommands[] = {Command::kServe,    Command::kCheck, Command::kRun,
+                                           Command::kIncident, Command::kProbe, Command::kSimulate};
+// "serve", "check", "run", "incident", "probe", "simulate"
+std::string_view Name(Command c);
 // Throws UsageError listing the commands that have flags.
 Command ParseCommandName(std::string_view name);
 
@@ -31,12 +32,13 @@ enum class FlagType {
   kString,    // free text (empty = unset)
   kSwitch,    // no value: present = on
   kStrings,   // free text, the flag repeated for more
+  kNumber,    // a decimal number such as 0.25
 };
 std::string_view Name(FlagType t);  // "int", "duration", "on/off", "enum", "string", ...
 
 // A typed flag value. monostate = unset (an optional field the core derives, an empty string).
-using FlagValue =
-    std::variant<std::monostate, bool, int64_t, Millis, std::string, std::vector<std::string>>;
+using FlagValue = std::variant<std::monostate, bool, int64_t, Millis, std::string,
+                               std::vector<std::string>, double>;
 
 // What a flag is to a caller that builds a Config from values (the Python binding).
 enum class FlagRole {

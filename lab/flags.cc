@@ -85,6 +85,8 @@ ParsedFlags ParseFlags(Command command, const std::vector<std::string>& args, co
     }
   }
   TakePositional(command, out.positional, out.config);
+  // A simulation has wider bounds (backends, duration) than sockets allow (lab/config.h).
+  if (command == Command::kSimulate) out.config.simulation.enabled = true;
   if (command != Command::kProbe) Validate(out.config);
   return out;
 }

@@ -26,6 +26,13 @@ void LatencyHistogram::Record(uint64_t micros) {
   if (micros > max_) max_ = micros;
 }
 
+void LatencyHistogram::Record(uint64_t micros, uint64_t times) {
+  if (times == 0) return;
+  buckets_[BucketOf(micros)] += times;
+  count_ += times;
+  if (micros > max_) max_ = micros;
+}
+
 void LatencyHistogram::Merge(const LatencyHistogram& other) {
   for (size_t i = 0; i < buckets_.size(); ++i) buckets_[i] += other.buckets_[i];
   count_ += other.count_;

@@ -122,6 +122,10 @@ constexpr std::array kServerProfiles = {
         // TLS 1.3 (which JDK 8u252 does not speak) is modelled as JDK 11's stateful tickets,
         // children of the session.
         .verified_here = false,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
+        .session_cache_size = 20480,
         .behaviour = &kCloseInboundFatalNoTickets,
     },
     ServerProfile{
@@ -135,6 +139,10 @@ constexpr std::array kServerProfiles = {
                   "JDK-8273553 in 11.0.18 (jdk11u-dev#1422); NewSessionTicket addChild; "
                   "docs/tls-semantics.md 1.2, 1.5, 8 row 4; not installable here",
         .verified_here = false,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
+        .session_cache_size = 20480,
         .behaviour = &kCloseInboundFatalNoTickets,
     },
     ServerProfile{
@@ -146,6 +154,10 @@ constexpr std::array kServerProfiles = {
                   "(jdk17u-dev#695); SSLSessionContextImpl@0dd19ef (tickets on by default); "
                   "docs/tls-semantics.md 1.2, 1.5, 8 row 6; not installable here",
         .verified_here = false,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
+        .session_cache_size = 20480,
         .behaviour = &kCloseInboundFatal,
     },
     ServerProfile{
@@ -156,6 +168,10 @@ constexpr std::array kServerProfiles = {
         .source = "JDK-8273553 (openjdk/jdk#7796, jdk17u-dev#695); measured on 17.0.15 "
                   "(tests/interop EngineServer, docs/real-stacks.md 4.5)",
         .verified_here = true,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
+        .session_cache_size = 20480,
         .behaviour = &kRfc5246,
     },
     ServerProfile{
@@ -167,6 +183,10 @@ constexpr std::array kServerProfiles = {
                   "jdk17u#294): fatal() skips invalidate() for a SocketException; measured on "
                   "17.0.15 (docs/real-stacks.md 4.4; docs/tls-semantics.md 1.3, 8 row 8)",
         .verified_here = true,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
+        .session_cache_size = 20480,
         .behaviour = &kRfc5246,
     },
     ServerProfile{
@@ -178,6 +198,10 @@ constexpr std::array kServerProfiles = {
         .source = "SSLSessionContextImpl@0dd19ef (the property); JDK-8274736; measured on "
                   "17.0.15 (docs/real-stacks.md 4.4)",
         .verified_here = true,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
+        .session_cache_size = 20480,
         .behaviour = &kRfc5246NoTickets,
     },
     ServerProfile{
@@ -189,6 +213,10 @@ constexpr std::array kServerProfiles = {
                   "BaseSSLSocketImpl requireCloseNotify; measured on 17.0.15 "
                   "(docs/real-stacks.md 4.4)",
         .verified_here = true,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
+        .session_cache_size = 20480,
         .behaviour = &kFinFatal,
     },
     ServerProfile{
@@ -200,6 +228,10 @@ constexpr std::array kServerProfiles = {
         .source = "as jdk17-sslsocket-require-close-notify; NewSessionTicket addChild "
                   "(docs/tls-semantics.md 1.5); measured on 17.0.15 (docs/real-stacks.md 4.4)",
         .verified_here = true,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
+        .session_cache_size = 20480,
         .behaviour = &kFinFatalNoTickets,
     },
     ServerProfile{
@@ -210,6 +242,10 @@ constexpr std::array kServerProfiles = {
         .source = "Jetty d53af5d (#523, jetty-9.3.20 / 9.4.6); measured with Jetty 9.4.57 on "
                   "17.0.15, JDK debug log without 'Closing inbound' (docs/real-stacks.md 4.6)",
         .verified_here = true,
+        // SSLSessionContextImpl: DEFAULT_SESSION_TIMEOUT 86400 s; javax.net.ssl.sessionCacheSize
+        // default 20480 (JDK-8210985, JDK 12, backported to 8u and 11u).
+        .session_timeout_s = 86400,
+        .session_cache_size = 20480,
         .behaviour = &kRfc5246,
     },
     ServerProfile{
@@ -243,6 +279,8 @@ constexpr std::array kServerProfiles = {
                   "2.6, 8 row 15; measured with nginx 1.22.1, shared:SSL:1m "
                   "(docs/real-stacks.md 4.2)",
         .verified_here = true,
+        .session_timeout_s = 300,  // ngx_http_ssl_module: ssl_session_timeout 5m
+        .session_cache_size = 20480,
         .behaviour = &kRfc5246,
     },
     ServerProfile{
@@ -253,6 +291,9 @@ constexpr std::array kServerProfiles = {
         .source = "HAProxy src/ssl_sock.c ha_ssl_ctrl (BIO_CTRL_EOF answers 0); RST side inferred "
                   "(ssl_clear_bad_session); measured with HAProxy 2.6.12 (docs/real-stacks.md 4.3)",
         .verified_here = true,
+        // HAProxy tune.ssl.lifetime 300 s and tune.ssl.cachesize 20000 (configuration.txt).
+        .session_timeout_s = 300,
+        .session_cache_size = 20000,
         .behaviour = &kRstDrops,
     },
     ServerProfile{
@@ -263,6 +304,8 @@ constexpr std::array kServerProfiles = {
         .source = "Go handshake_server.go checkForResumption (tickets only; docs/tls-semantics.md "
                   "3, 8 row 17); not installed here",
         .verified_here = false,
+        .session_timeout_s = 7 * 24 * 3600,  // crypto/tls maxSessionTicketLifetime
+        .session_cache_size = 20480,
         .behaviour = &kNoCache,
     },
     ServerProfile{

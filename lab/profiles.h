@@ -45,6 +45,13 @@ struct ServerProfile {
   std::string_view emulates;   // one line: the stack, version and API
   std::string_view source;     // where the behaviour comes from
   bool verified_here = false;  // true: an interop test checks it against the real software
+  // Session lifetime and server cache size, the stack's defaults (the simulator's; the real lab
+  // sets them only when --session-timeout / --cache-size ask). OpenSSL 3.0: SSL_CTX_new takes
+  // the method's tls1_default_timeout() (ssl/t1_lib.c: 2 hours; measured 7200 s here, although
+  // SSL_CTX_set_timeout(3) says 300) and SSL_SESSION_CACHE_MAX_SIZE_DEFAULT (ssl.h: 1024*20).
+  // A TLS 1.3 ticket's lifetime hint is the session timeout (RFC 8446 4.6.1 caps it at 7 days).
+  int session_timeout_s = 7200;
+  int session_cache_size = 20480;
   const Behaviour* behaviour = nullptr;
 };
 

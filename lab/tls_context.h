@@ -24,6 +24,9 @@ Credentials LoadOrMakeCredentials(const TlsConfig& tls);
 // tls.version, tickets per tls.tickets (and the profile), session cache per tls.session_cache.
 SslCtxPtr MakeServerContext(const TlsConfig& tls, const Credentials& creds, bool tickets_supported);
 
+// --session-timeout / --cache-size on a server context (unset: OpenSSL's defaults stay).
+void ApplySessionLimits(SSL_CTX* ctx, const ServerConfig& server);
+
 // A client context: no verification (HAProxy checks ran with `verify none`), client-side
 // session caching so that the new-session callback fires, tickets offered per tls.tickets.
 SslCtxPtr MakeClientContext(const TlsConfig& tls);

@@ -70,6 +70,7 @@ ServerEngine::ServerEngine(const Config& config, Trace* trace)
     TlsConfig tls = config_.tls;
     tls.session_cache = tls.session_cache && profile_->behaviour->session_cache;
     backend->ctx = MakeServerContext(tls, creds_, profile_->behaviour->tickets_supported);
+    ApplySessionLimits(backend->ctx.get(), config_.server);
     InstallServerCallbacks(backend->ctx.get());
     if (keylog_) keylog_->Attach(backend->ctx.get());
     const int port = config_.server.port == 0 ? 0 : config_.server.port + i;

@@ -16,6 +16,8 @@ pandas and matplotlib.
 - `run(...) -> Result`: one run; figures as attributes, `series` (1 Hz DataFrame), `to_dict()`.
 - `sweep(...) -> DataFrame`: the cross product of fields, one row per point, saved as JSONL
   as it goes (resumable).
+- `simulate(...) -> Result`: the same fields simulated (`tlslab simulate`): any scale, days,
+  nbthread, several load balancers, restarts; `sweep(..., mode="simulate")`.
 - `Server(...)`: virtual backends in this process for your own client code.
 - `probe(target)`, `profiles()`, `versions()`; `tlslab.plot` for the figures,
   `tlslab.analysis.saturation()` for where a side saturates one core.
@@ -29,6 +31,7 @@ from tlslab.info import profile, profile_names, profiles, versions
 from tlslab.result import Result
 from tlslab.runs import probe, run
 from tlslab.server import Server
+from tlslab.simulation import simulate
 from tlslab.sweeps import load_sweep, summarize, sweep
 
 ConfigError.__module__ = "tlslab"
@@ -59,6 +62,7 @@ __all__ = [
     "profile_names",
     "profiles",
     "run",
+    "simulate",
     "summarize",
     "sweep",
     "tlslab_bin",

@@ -62,6 +62,8 @@ def sweep(
     progress: bool = True,
     errors: str = "raise",
     on_point: Callable[[dict[str, Any]], None] | None = None,
+    mode: str = "run",
+    simulation: Mapping[str, Any] | None = None,
     **fields: Any,
 ) -> "pandas.DataFrame":
     """Runs every point of the cross product of the given field values.
@@ -86,6 +88,10 @@ def sweep(
             line in `out` and the row (figures NaN, `error` set), and goes on; a resumed
             sweep runs such points again.
         on_point: called with each new record as it is written.
+        mode: "run" (default) measures each point; "simulate" simulates it (tlslab.simulate,
+            the same record and DataFrame columns, `tlslab simulate` on the same Config).
+        simulation: fields only a simulation has (checker_threads, checkers, restart_every,
+            ...), the same for every point; used with mode="simulate".
         **fields: Config fields: lists are swept, scalars fixed.
 
     Returns:
@@ -106,6 +112,8 @@ def sweep(
         raise ValueError(f"repeat must be at least 1, got {repeat}")
     if errors not in ("raise", "skip"):
         raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
+    if mode not in ("run", "simulate"):
+        raise ValueError(f"mode must be 'run' or 'simulate', got {mode!r}")
     points = expand(config, fields)
     path = Path(out) if out is not None else None
     with _sole_writer(path):
@@ -168,7 +176,7 @@ def _sweep_locked(
     try:
         for point, cfg, k in todo:
             bar.set_postfix_str(_label(point), refresh=True)
-            record = _run_point(point, cfg, k, isolate, stamp, errors)
+            record = _run_point(point, cfg, k, isolate, stamp, errors, mode, simulation)
             if path is not None:
                 append_record(path, record)
             records[(_config_key(record["config"]), k)] = record
@@ -212,11 +220,25 @@ def _is_axis(value: Any) -> bool:
 
 
 def _run_point(
-    point: dict[str, Any], cfg: Config, k: int, isolate: bool, stamp: dict[str, str], errors: str
+    point: dict[str, Any],
+    cfg: Config,
+    k: int,
+    isolate: bool,
+    stamp: dict[str, str],
+    errors: str,
+    mode: str = "run",
+    simulation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     record: dict[str, Any] = {"point": point, "repetition": k, "config": cfg.to_dict()}
     try:
-        result = run(cfg, isolate=isolate)
+        if mode == "simulate":  # bindings/tlslab/simulation.py: the same figures, simulated
+            from tlslab.simulation import simulate
+
+            result = simulate(cfg, **dict(simulation or {}))
+        elif mode == "run":
+            result = run(cfg, isolate=isolate)
+        else:
+            raise ValueError(f"mode: expected 'run' or 'simulate', got {mode!r}")
     except (RuntimeError, TimeoutError, ValueError) as e:
         if errors == "raise":
             raise

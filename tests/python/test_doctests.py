@@ -12,6 +12,7 @@ MODULES = [
     "tlslab.config",
     "tlslab.result",
     "tlslab.runs",
+    "tlslab.simulation",
     "tlslab.server",
     "tlslab.sweeps",
     "tlslab.info",

@@ -179,3 +179,16 @@ def test_ci_gate_passes_and_reports_a_failure_readably(tmp_path):
     assert lines[-1] == "6 of 7 gates passed; 1 failed"
     doc = json.loads(report.read_text())
     assert doc["passed"] is False and len(doc["gates"]) == 7
+
+
+def test_simulation_vs_measured_quick(tmp_path):
+    """The short form of the validation grid: two points, real and simulated, within bounds."""
+    done = script("simulation_vs_measured.py", "--quick", "--out-dir", str(tmp_path), timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = list(csv.DictReader((tmp_path / "simulation_vs_measured.csv").open()))
+    assert [r["pair"] for r in rows] == ["broken", "fixed"]
+    for r in rows:
+        measured = float(r["measured_key_rate_per_s"])
+        simulated = float(r["simulated_key_rate_per_s"])
+        assert abs(simulated - measured) <= max(0.02 * measured, 0.5), r
+    assert (tmp_path / "simulation_vs_measured.png").stat().st_size > 0

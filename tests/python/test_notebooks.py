@@ -16,7 +16,11 @@ NOTEBOOKS = sorted(EXPERIMENTS.glob("*.ipynb"))
 
 
 def test_the_notebooks_are_found():
-    assert [p.name for p in NOTEBOOKS] == ["01-the-incident.ipynb", "02-tls13-and-tickets.ipynb"]
+    assert [p.name for p in NOTEBOOKS] == [
+        "01-the-incident.ipynb",
+        "02-tls13-and-tickets.ipynb",
+        "03-capacity-planning.ipynb",
+    ]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

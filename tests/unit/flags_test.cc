@@ -32,6 +32,17 @@ Config EveryFieldChanged() {
   c.server.threads = 3;
   c.server.handshake_timeout = Millis(2500);
   c.server.idle_timeout = Millis(45000);
+  c.server.session_timeout = Millis(10000);
+  c.server.cache_size = 64;
+  c.simulation.checker_threads = 16;
+  c.simulation.checkers = 4;
+  c.simulation.restart_every = Millis(86400000);
+  c.simulation.restart_share = 0.25;
+  c.simulation.restart_downtime = Millis(30000);
+  c.simulation.backend_cores = 2;
+  c.simulation.costs_file = "costs.json";
+  c.simulation.seed = 7;
+  c.simulation.resolution = Millis(60000);
   c.checker.profile = "haproxy-1.7.4";
   c.checker.targets = {"127.0.0.1:9000", "[::1]:9001"};
   c.checker.targets_file = "targets.txt";
@@ -112,12 +123,20 @@ Config OwnedBy(Command command, const Config& full) {
     case Command::kCheck:
       c.checker = full.checker;
       break;
+    case Command::kSimulate:
+      c.simulation = full.simulation;
+      c.simulation.enabled = true;
+      // A simulation spans at least one second (Validate).
+      if (c.duration < Millis(1000)) c.duration = Millis(1000);
+      [[fallthrough]];
     case Command::kRun:
       c.server.profile = full.server.profile;
       c.server.backends = full.server.backends;
       c.server.threads = full.server.threads;
       c.server.handshake_timeout = full.server.handshake_timeout;
       c.server.idle_timeout = full.server.idle_timeout;
+      c.server.session_timeout = full.server.session_timeout;
+      c.server.cache_size = full.server.cache_size;
       c.checker = full.checker;
       c.checker.targets = {};  // run starts its own server and checks it
       c.checker.targets_file = {};
@@ -135,8 +154,8 @@ Config OwnedBy(Command command, const Config& full) {
   return c;
 }
 
-const Command kCommands[] = {Command::kServe, Command::kCheck, Command::kRun, Command::kIncident,
-                             Command::kProbe};
+const Command kCommands[] = {Command::kServe,    Command::kCheck, Command::kRun,
+                             Command::kIncident, Command::kProbe, Command::kSimulate};
 
 Config BaseOf(Command command) { return command == Command::kProbe ? ProbeDefaults() : Config{}; }
 
@@ -165,6 +184,17 @@ TEST(FlagsRoundTripTest, EveryFieldChangedDiffersFromItsDefault) {
   EXPECT_NE(c.server.threads, d.server.threads);
   EXPECT_NE(c.server.handshake_timeout, d.server.handshake_timeout);
   EXPECT_NE(c.server.idle_timeout, d.server.idle_timeout);
+  EXPECT_NE(c.server.session_timeout, d.server.session_timeout);
+  EXPECT_NE(c.server.cache_size, d.server.cache_size);
+  EXPECT_NE(c.simulation.checker_threads, d.simulation.checker_threads);
+  EXPECT_NE(c.simulation.checkers, d.simulation.checkers);
+  EXPECT_NE(c.simulation.restart_every, d.simulation.restart_every);
+  EXPECT_NE(c.simulation.restart_share, d.simulation.restart_share);
+  EXPECT_NE(c.simulation.restart_downtime, d.simulation.restart_downtime);
+  EXPECT_NE(c.simulation.backend_cores, d.simulation.backend_cores);
+  EXPECT_NE(c.simulation.costs_file, d.simulation.costs_file);
+  EXPECT_NE(c.simulation.seed, d.simulation.seed);
+  EXPECT_NE(c.simulation.resolution, d.simulation.resolution);
   EXPECT_NE(c.checker.profile, d.checker.profile);
   EXPECT_NE(c.checker.targets, d.checker.targets);
   EXPECT_NE(c.checker.targets_file, d.checker.targets_file);

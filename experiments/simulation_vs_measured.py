@@ -1,0 +1,111 @@
+#!/usr/bin/python3
+"""Simulated against measured: the simulator's figures next to real runs of the lab.
+
+Each point runs once for real (a separate `tlslab run` process) and once simulated
+(`tlslab simulate`, the same flags) with a cost file calibrated on this machine (`tlslab
+calibrate`, or --costs). Writes, in --out-dir:
+  simulation_vs_measured.csv, .md   one row per point: measured, simulated, relative error
+  simulation_vs_measured.png        predicted against measured, y = x, per figure
+
+The full grid (issue 9): backends 100, 300, 1000, 3000 x broken and fixed pairs x TLS 1.2 and
+1.3 x connect and http checks x one and two checker threads: 64 points, about 25 minutes.
+
+    /usr/bin/python3 experiments/simulation_vs_measured.py --quick   # 2 points, ~1 minute
+    /usr/bin/python3 experiments/simulation_vs_measured.py --small --duration 10s \\
+        --out-dir docs/figures                                    # 8 points, ~3 minutes
+    /usr/bin/python3 experiments/simulation_vs_measured.py     # the full grid
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import subprocess
+import sys
+from pathlib import Path
+
+from _lab import RESULTS, import_tlslab, markdown_table
+
+PAIRS = {
+    "broken": ("jdk8-sslengine", "haproxy-1.7.3"),
+    "fixed": ("jdk8-sslengine", "haproxy-1.7.4"),
+}
+FIGURES = ["key_rate_per_s", "resumption_ratio", "checker_cpu_percent", "server_cpu_percent"]
+
+
+def grid(quick: bool, small: bool = False) -> list[dict]:
+    if quick:
+        return [dict(pair=p, backends=200, tls="1.2", check="http", threads=1)
+                for p in ("broken", "fixed")]
+    if small:  # docs/figures: 8 points
+        return [dict(pair=p, backends=b, tls=t, check="http", threads=1)
+                for b, p, t in itertools.product((100, 1000), PAIRS, ("1.2", "1.3"))]
+    return [dict(pair=p, backends=b, tls=t, check=c, threads=n)
+            for b, p, t, c, n in itertools.product((100, 300, 1000, 3000), PAIRS, ("1.2", "1.3"),
+                                                   ("connect", "http"), (1, 2))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="two points, 5 s runs")
+    parser.add_argument("--small", action="store_true", help="eight points (docs/figures)")
+    parser.add_argument("--duration", default=None, help="length of each real run [20s]")
+    parser.add_argument("--costs", default=None, help="cost file (default: calibrate now)")
+    parser.add_argument("--out-dir", type=Path, default=RESULTS, help=f"[{RESULTS}]")
+    args = parser.parse_args(argv)
+    tlslab = import_tlslab()
+    import pandas as pd
+
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    duration = args.duration or ("5s" if args.quick else "20s")
+    costs = args.costs
+    if costs is None:
+        costs = str(args.out_dir / "simulation_vs_measured_costs.json")
+        cmd = [str(tlslab.tlslab_bin()), "calibrate", "--out", costs, "--force"]
+        if args.quick:
+            cmd += ["--loopback-duration", "3s", "--budget", "150ms"]
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+    rows = []
+    for point in grid(args.quick, args.small):
+        server, checker = PAIRS[point["pair"]]
+        fields = dict(server_profile=server, checker_profile=checker, backends=point["backends"],
+                      tls=point["tls"], check=point["check"], threads=point["threads"],
+                      inter="1s", duration=duration)
+        real = tlslab.run(isolate=True, **fields)
+        sim = tlslab.simulate(costs=costs, **fields)
+        row = dict(point)
+        for name in FIGURES:
+            row[f"measured_{name}"] = getattr(real, name)
+            row[f"simulated_{name}"] = getattr(sim, name)
+        rows.append(row)
+        print(point, {n: (row[f"measured_{n}"], row[f"simulated_{n}"]) for n in FIGURES},
+              file=sys.stderr)
+    frame = pd.DataFrame(rows)
+    frame.to_csv(args.out_dir / "simulation_vs_measured.csv", index=False)
+    keys = ("pair", "backends", "tls", "check", "threads")
+    columns = {k: (k, None) for k in keys}
+    for name in FIGURES:
+        columns[f"measured_{name}"] = (f"measured {name}", 3 if "ratio" in name else 1)
+        columns[f"simulated_{name}"] = (f"simulated {name}", 3 if "ratio" in name else 1)
+    (args.out_dir / "simulation_vs_measured.md").write_text(markdown_table(frame, columns))
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(FIGURES), figsize=(4 * len(FIGURES), 4))
+    for ax, name in zip(axes, FIGURES):
+        x, y = frame[f"measured_{name}"].astype(float), frame[f"simulated_{name}"].astype(float)
+        ax.scatter(x, y, s=14)
+        top = max(float(x.max()), float(y.max()), 1e-9) * 1.05
+        ax.plot([0, top], [0, top], color="grey", linewidth=0.8)  # y = x
+        ax.set_xlabel(f"measured {name}")
+        ax.set_ylabel(f"simulated {name}")
+    fig.tight_layout()
+    fig.savefig(args.out_dir / "simulation_vs_measured.png", dpi=110)
+    print(args.out_dir / "simulation_vs_measured.png")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,305 @@
+#include "sim/engine.h"
+
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <queue>
+#include <random>
+#include <string>
+#include <tuple>
+
+#include "clients/health.h"
+#include "lab/errors.h"
+#include "sim/model.h"
+#include "sim/series.h"
+#include "sim/streams.h"
+
+namespace tlslab {
+using namespace sim;  // NOLINT: the engine is the streams' only user
+namespace {
+
+double MaxOf(const CheckCosts& c) {
+  return std::max({c.full_fresh, c.full_refused, c.resumed, c.no_handshake, c.failed});
+}
+
+uint64_t PeakRssBytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<uint64_t>(u.ru_maxrss) * 1024;
+}
+
+}  // namespace
+
+SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& options) {
+  const auto wall_start = std::chrono::steady_clock::now();
+  Model md = MakeModel(c, costs);
+  const double inter_s = static_cast<double>(md.inter) / 1e6;
+  const int cores = c.simulation.backend_cores;
+  const int64_t step = SeriesStepUs(c);
+  const int rise = c.checker.rise, fall = c.checker.fall;
+  auto make_stream = [&](int b, int lb) {
+    Stream st;
+    st.health = Health(rise, fall);
+    // HAProxy start_checks: the first checks spread over one interval (srvpos / nbcheck);
+    // the load balancers are interleaved in that spread.
+    const int64_t pos = static_cast<int64_t>(b) * md.lbs + lb;
+    st.due = md.inter * pos / (static_cast<int64_t>(md.n) * md.lbs);
+    st.next_restart = md.FirstRestart(b);
+    return st;
+  };
+  auto closed_form = [&](SimSeries& series, Tally& tally) {
+    int up = 0;
+    std::vector<Slot> slots(static_cast<size_t>(md.slots));
+    for (int b = 0; b < md.n; ++b) {
+      Stream st = make_stream(b, 0);
+      std::fill(slots.begin(), slots.end(), Slot{});
+      ClosedFormStream(md, b, st, slots, series, tally);
+      up += st.health.up() ? 1 : 0;
+    }
+    for (int kind = 0; kind < kSimKinds; ++kind) {
+      tally.latency.Record(static_cast<uint64_t>(md.CheckerCost(kind) + md.ServerCost(kind)),
+                           tally.latency_count[static_cast<size_t>(kind)]);
+    }
+    series.Finish();
+    return up;
+  };
+  const uint64_t all_streams = static_cast<uint64_t>(md.n) * static_cast<uint64_t>(md.lbs);
+  auto stepped_run = [&](SimSeries& series, Tally& tally) {
+    std::vector<Stream> st(all_streams);
+    std::vector<Slot> slots(all_streams * static_cast<size_t>(md.slots));
+    Queues q;
+    q.rng.seed(c.simulation.seed);
+    q.jitter = options.jitter;
+    q.thread_free.assign(static_cast<size_t>(md.lbs * md.threads), 0);
+    q.cores_per_backend = cores;
+    q.core_free.assign(static_cast<size_t>(cores > 0 ? md.n * cores : c.server.threads), 0);
+    using Entry = std::pair<int64_t, uint64_t>;
+    std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap;
+    for (uint64_t i = 0; i < all_streams; ++i) {
+      st[i] = make_stream(static_cast<int>(i % md.n), static_cast<int>(i / md.n));
+      heap.push({st[i].due, i});
+    }
+    while (!heap.empty() && heap.top().first < md.end) {
+      const uint64_t i = heap.top().second;
+      heap.pop();
+      StepOne(md, static_cast<int>(i % md.n), static_cast<int>(i / md.n), st[i],
+              &slots[i * static_cast<uint64_t>(md.slots)], &series, tally, &q);
+      heap.push({st[i].due, i});
+    }
+    int up = 0;
+    for (uint64_t i = 0; i < static_cast<uint64_t>(md.n); ++i) up += st[i].health.up() ? 1 : 0;
+    series.Finish();
+    return up;
+  };
+  // Queueing matters where a checker thread or a server core is busy: the closed form (cheap,
+  // O(1) state) says how busy each is in its busiest series step.
+  size_t saturated_steps = 0;
+  auto utilisation = [&](const SimSeries& s) {
+    double checker = 0, server = 0;
+    const double server_cores =
+        cores > 0 ? static_cast<double>(md.n) * cores : static_cast<double>(c.server.threads);
+    for (size_t i = 0; i < s.steps(); ++i) {
+      const double dt = static_cast<double>(std::min(static_cast<int64_t>(i + 1) * step, md.end) -
+                                            static_cast<int64_t>(i) * step);
+      const double ci = s.At(SimSeries::kCheckerCpu, i) / dt / md.threads;
+      const double si = s.At(SimSeries::kServerCpu, i) * md.lbs / dt / server_cores;
+      if (std::max(ci, si) >= 1.0) ++saturated_steps;
+      checker = std::max(checker, ci);
+      server = std::max(server, si);
+    }
+    return std::make_pair(checker, server);
+  };
+  SimSeries series(step, md.end);
+  Tally tally;
+  bool stepped = options.engine == SimOptions::Engine::kStepped;
+  double rho_checker = 0, rho_server = 0;
+  int up = 0;
+  bool series_empty = true;
+  if (!stepped) {
+    up = closed_form(series, tally);
+    series_empty = false;
+    std::tie(rho_checker, rho_server) = utilisation(series);
+    const double slowest = MaxOf(md.cost.checker) + MaxOf(md.cost.server);
+    stepped = options.engine == SimOptions::Engine::kAuto &&
+              (std::max(rho_checker, rho_server) > kQueueingThreshold ||
+               slowest >= static_cast<double>(std::min(md.inter, md.timeout)));
+  }
+  const uint64_t memory = (stepped ? all_streams * (sizeof(Stream) + sizeof(Slot) * md.slots + 24) +
+                                         static_cast<uint64_t>(cores > 0 ? md.n * cores : 0) * 8
+                                   : sizeof(Slot) * md.slots) +
+                          series.bytes();
+  if (memory > kMaxSimMemoryBytes) {
+    throw UsageError("simulation too large: it needs about " + std::to_string(memory >> 20) +
+                     " MiB of state, the bound is " + std::to_string(kMaxSimMemoryBytes >> 20) +
+                     " MiB; fewer backends, checkers or threads");
+  }
+  std::string engine = stepped ? "stepped" : "closed-form";
+  const double checks_estimate = static_cast<double>(all_streams) * static_cast<double>(md.end) /
+                                 static_cast<double>(md.inter);
+  const double rho = std::max(rho_checker, rho_server);
+  if (stepped && options.engine == SimOptions::Engine::kAuto &&
+      checks_estimate > static_cast<double>(kMaxSteppedChecks) && !series_empty &&
+      saturated_steps * 20 <= series.steps()) {
+    // Busy, saturated in at most 5% of the steps (the bursts of full handshakes after a start
+    // or a deploy), and too long to step: elsewhere every check runs on its schedule, so
+    // counts and CPU are the closed form's; the latency misses the queue, and in the
+    // saturated steps the counts are what the schedule asks, more than a saturated thread
+    // would do.
+    stepped = false;
+    engine = "closed-form (queueing not simulated: latency excludes waiting; saturated in " +
+             std::to_string(saturated_steps) + " of " + std::to_string(series.steps()) + " steps)";
+  }
+  if (stepped) {
+    engine = "stepped";
+    if (checks_estimate > static_cast<double>(kMaxSteppedChecks)) {
+      throw UsageError(
+          "simulation too large: queueing (a checker thread or server core busy " +
+          std::to_string(static_cast<int>(rho * 100)) + "%) is simulated check by check, about " +
+          std::to_string(static_cast<uint64_t>(checks_estimate)) + " checks, the bound is " +
+          std::to_string(kMaxSteppedChecks) + "; shorten --duration or fewer backends");
+    }
+    series = SimSeries(step, md.end);
+    tally = Tally{};
+    up = stepped_run(series, tally);
+  }
+  // Figures as a real run computes them (lab/figures.cc), checker side for one LB.
+  const double lb_scale = stepped ? 1.0 / md.lbs : 1.0;
+  const double server_scale = stepped ? 1.0 : md.lbs;
+  SimResult out;
+  RunReport& r = out.report;
+  r.command = Command::kSimulate;
+  r.config = c;
+  r.backends = static_cast<size_t>(md.n);
+  r.backends_up = static_cast<size_t>(up);
+  Figures& f = r.figures;
+  const double step_s = static_cast<double>(step) / 1e6;
+  const double end_s = static_cast<double>(md.end) / 1e6;
+  const size_t steady_from = static_cast<size_t>(CeilDiv(md.inter + 1'000'000, step));
+  std::array<double, SimSeries::kArrays> total{}, steady{};
+  for (size_t i = 0; i < series.steps(); ++i) {
+    const double t0 = static_cast<double>(i) * step_s;
+    const double t1 = std::min(t0 + step_s, end_s);
+    const double dt = t1 - t0;
+    auto at = [&](int a) { return series.At(a, i); };
+    for (int a = 0; a < SimSeries::kArrays; ++a) {
+      total[static_cast<size_t>(a)] += at(a);
+      if (i >= steady_from) steady[static_cast<size_t>(a)] += at(a);
+    }
+    SecondRow row;
+    row.t_s = t1;
+    const double checks =
+        at(kFresh) + at(kRefused) + at(kResumed) + at(kNoHandshake) + at(kConnectFailed);
+    row.checks_per_s = checks * lb_scale / dt;
+    row.key_rate_per_s = (at(kFresh) + at(kRefused)) * lb_scale / dt;
+    row.resumed_per_s = at(kResumed) * lb_scale / dt;
+    row.failures_per_s = at(SimSeries::kFailures) * lb_scale / dt;
+    row.checker_cpu_percent = at(SimSeries::kCheckerCpu) * lb_scale / 1e6 / dt * 100;
+    row.server_cpu_percent = at(SimSeries::kServerCpu) * server_scale / 1e6 / dt * 100;
+    if (dt >= 0.5) f.max_key_rate_per_s = std::max(f.max_key_rate_per_s, row.key_rate_per_s);
+    f.series.push_back(row);
+  }
+  auto count = [&](const std::array<double, SimSeries::kArrays>& a, int k) {
+    return a[static_cast<size_t>(k)] * lb_scale;
+  };
+  auto u64 = [](double v) { return static_cast<uint64_t>(v + 0.5); };
+  const double all_checks = count(total, kFresh) + count(total, kRefused) + count(total, kResumed) +
+                            count(total, kNoHandshake) + count(total, kConnectFailed);
+  f.checks_total = u64(all_checks);
+  f.check_failures_total = u64(count(total, SimSeries::kFailures));
+  f.full_handshakes_total = u64(count(total, kFresh) + count(total, kRefused));
+  f.resumed_handshakes_total = u64(count(total, kResumed));
+  f.steady_from_s = std::min(static_cast<double>(steady_from) * step_s, end_s);
+  f.steady_seconds = end_s - f.steady_from_s;
+  if (f.steady_seconds <= 0) {  // shorter than the warm-up: the whole run, as lab/figures.cc
+    f.steady_from_s = 0;
+    f.steady_seconds = end_s;
+    steady = total;
+  }
+  const double full = count(steady, kFresh) + count(steady, kRefused);
+  const double resumed = count(steady, kResumed);
+  f.key_rate_per_s = full / f.steady_seconds;
+  if (full + resumed > 0) f.resumption_ratio = resumed / (full + resumed);
+  const double checker_us = count(steady, SimSeries::kCheckerCpu);
+  const double server_us = steady[SimSeries::kServerCpu] * server_scale;
+  f.checker_cpu_percent = checker_us / 1e6 / f.steady_seconds * 100;
+  f.server_cpu_percent = server_us / 1e6 / f.steady_seconds * 100;
+  const double steady_checks = count(steady, kFresh) + count(steady, kRefused) +
+                               count(steady, kResumed) + count(steady, kNoHandshake) +
+                               count(steady, kConnectFailed);
+  if (steady_checks > 0) {
+    f.checker_cpu_us_per_check = checker_us / steady_checks;
+    f.server_cpu_us_per_check = server_us / (steady_checks * md.lbs);
+  }
+  for (size_t i = 0; i < tally.failures.size(); ++i) {
+    r.failures_by_reason[i] = u64(static_cast<double>(tally.failures[i]) * lb_scale);
+  }
+  if (tally.failures[static_cast<size_t>(CheckFailure::kConnect)] > 0) {
+    r.failure_examples[static_cast<size_t>(CheckFailure::kConnect)] =
+        "simulated: a restarted backend refuses connections";
+  }
+  if (tally.failures[static_cast<size_t>(CheckFailure::kTimeout)] > 0) {
+    r.failure_examples[static_cast<size_t>(CheckFailure::kTimeout)] =
+        "simulated: queued past the check timeout";
+  }
+  r.latency = tally.latency;
+  ServerTotals server;
+  const double handshakes = (total[kFresh] + total[kRefused] + total[kResumed]) * server_scale;
+  server.full_handshakes = u64((total[kFresh] + total[kRefused]) * server_scale);
+  server.resumed_handshakes = u64(total[kResumed] * server_scale);
+  server.connections = u64(handshakes);
+  if (!md.m.persistent) {
+    server.close_kinds[Index(md.m.server_sees)] = u64(handshakes);
+    if (md.m.removed_after_check)
+      server.sessions_removed[Index(md.m.server_sees)] = u64(handshakes);
+  }
+  r.server = server;
+  const double wall =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  const double hours = end_s / 3600.0;
+  out.simulation = {
+      {"engine", engine},
+      {"costs_file", costs.file},
+      {"costs_measured_on", costs.where},
+      {"checkers", md.lbs},
+      {"checker_threads", md.threads},
+      {"thread_model",
+       md.pinned ? "pinned (the lab's checker)" : "any thread, a session per thread"},
+      {"session_slots_per_lb", md.slots},
+      {"mechanism", Name(md.m.mechanism)},
+      {"server_sees", Name(md.m.server_sees)},
+      {"session_removed_after_check", md.m.removed_after_check},
+      {"session_timeout_s", static_cast<double>(md.lifetime) / 1e6},
+      {"cache_size", md.m.cache_size},
+      {"cache_thrashes", md.thrash},
+      {"utilisation", {{"checker_thread", rho_checker}, {"server_core", rho_server}}},
+      {"series_step_s", step_s},
+      {"per_lb",
+       {{"key_rate_per_s", f.key_rate_per_s}, {"checker_cpu_percent", f.checker_cpu_percent}}},
+      {"all_lbs",
+       {{"key_rate_per_s", f.key_rate_per_s * md.lbs},
+        {"checker_cpu_percent", f.checker_cpu_percent * md.lbs}}},
+      {"per_backend",
+       {{"server_cpu_percent", f.server_cpu_percent / md.n},
+        {"checks_per_s", static_cast<double>(md.lbs) / inter_s},
+        {"key_rate_per_s", f.key_rate_per_s * md.lbs / md.n}}},
+      {"wall_seconds", wall},
+      {"backend_hours_per_wall_second", wall > 0 ? md.n * hours / wall : 0.0},
+      {"memory_bytes", {{"state_estimate", memory}, {"peak_rss", PeakRssBytes()}}},
+  };
+  return out;
+}
+
+int64_t SeriesStepUs(const Config& c) {
+  if (c.simulation.resolution.count() > 0) return c.simulation.resolution.count() * 1000;
+  const int64_t d = c.duration.count() * 1000;
+  const int64_t threads = c.simulation.checker_threads > 0 ? c.simulation.checker_threads : 1;
+  const int64_t period = c.checker.inter.count() * 1000 * threads;
+  if (d <= 600'000'000) return 1'000'000;
+  // About 1,440 steps, a whole number of every slot's period (sim/series.h).
+  const int64_t want = std::max<int64_t>(60'000'000, d / 1440);
+  return CeilDiv(want, period) * period;
+}
+
+}  // namespace tlslab

@@ -1,0 +1,85 @@
+#include "sim/model.h"
+
+namespace tlslab {
+
+SessionModel DeriveSessionModel(const Config& config) {
+  const ServerProfile& profile = FindServerProfile(config.server.profile);
+  const CheckPlan plan = EffectiveCheckPlan(config.checker);
+  SessionModel m;
+  // Both sides offer 1.3 unless told 1.2 (lab/tls_context.cc SetVersions): auto negotiates 1.3.
+  m.version = config.tls.version == TlsVersion::kTls12 ? TlsVersion::kTls12 : TlsVersion::kTls13;
+  const bool server_tickets = config.tls.tickets && profile.behaviour->tickets_supported;
+  const bool cache_on = config.tls.session_cache && profile.behaviour->session_cache;
+  // servers/server_conn.cc MechanismOf: TLS 1.3 stateless unless SSL_OP_NO_TICKET; TLS 1.2 a
+  // ticket when both sides do tickets (the client sends the extension iff tls.tickets).
+  if (m.version == TlsVersion::kTls13) {
+    m.mechanism = server_tickets ? Resumption::kPskStateless : Resumption::kPskStateful;
+  } else {
+    m.mechanism = server_tickets ? Resumption::kTicket : Resumption::kSessionId;
+  }
+  m.stateful = m.mechanism == Resumption::kSessionId || m.mechanism == Resumption::kPskStateful;
+  m.server_can_resume = !m.stateful || cache_on;
+  m.check = plan.check;
+  m.close = plan.close;
+  m.persistent = plan.close == CloseMode::kKeep;
+  // What the server classifies (lab/close_kind.h ClassifyClose): close_notify wins over the
+  // RST that follows it (notify-reset); otherwise the transport end.
+  switch (plan.close) {
+    case CloseMode::kCloseNotify:
+    case CloseMode::kNotifyReset:
+    case CloseMode::kKeep:
+      m.server_sees = CloseKind::kCloseNotify;
+      break;
+    case CloseMode::kQuiet:
+      m.server_sees = CloseKind::kEof;
+      break;
+    case CloseMode::kQuietReset:
+      m.server_sees = CloseKind::kReset;
+      break;
+  }
+  // A TLS 1.3 session arrives after the handshake (NewSessionTicket): an http check reads it,
+  // a connect check only when it waits for it (clients/check_actor.cc OnHandshakeDone).
+  m.client_keeps = m.version == TlsVersion::kTls12 || plan.check == CheckKind::kHttp ||
+                   plan.read_after_handshake;
+  m.offers = plan.reuse;
+  // Stateless tickets cannot be taken back (lab/profiles.cc kStatelessKept); the profile's
+  // SSL_CTX_remove_session reaches only cache entries.
+  m.removed_after_check =
+      m.stateful && FateAfterClose(profile, m.mechanism, m.server_sees) == SessionFate::kRemoved;
+  // OpenSSL issues a new ticket, a new session with a fresh time, after every TLS 1.3
+  // resumption (statem_srvr.c tls_construct_new_session_ticket); a TLS 1.2 resumption keeps
+  // the original session and its creation time (ssl_get_prev_session checks it against the
+  // timeout), so a TLS 1.2 session dies `timeout` after its full handshake however often used.
+  m.renewed_on_resume = m.version == TlsVersion::kTls13;
+  const int64_t timeout_ms = config.server.session_timeout
+                                 ? config.server.session_timeout->count()
+                                 : int64_t{profile.session_timeout_s} * 1000;
+  m.lifetime_us = timeout_ms * 1000;
+  m.cache_size = config.server.cache_size.value_or(profile.session_cache_size);
+  // A TLS 1.3 full handshake leaves two stateful tickets in the cache (SSL_CTX_set_num_tickets
+  // default 2), a resumption uses one up (anti-replay removal) and adds one.
+  m.cache_entries_per_client = m.mechanism == Resumption::kPskStateful ? 2 : 1;
+  m.server_answers_close_notify = profile.behaviour->answers_close_notify;
+  return m;
+}
+
+CheckCostPair CostsPerCheck(const SessionModel& m, const CostSet& costs, KeyType key) {
+  const VersionCosts& v = costs.For(key, m.version);
+  CheckCostPair out;
+  auto fill = [&](const SideCosts& s, bool checker, CheckCosts& c) {
+    double common = m.check == CheckKind::kHttp ? s.http : 0.0;
+    const bool notify = m.server_sees == CloseKind::kCloseNotify && !m.persistent &&
+                        (checker || m.server_answers_close_notify);
+    if (notify) common += s.close_notify;
+    c.full_fresh = common + s.floor + s.full;
+    c.full_refused = common + s.floor + s.full + s.refused;
+    c.resumed = common + s.floor_resumed + s.resumed[static_cast<size_t>(m.mechanism)];
+    c.no_handshake = (m.check == CheckKind::kHttp ? s.http : 0.0) + s.floor * 0.25;
+    c.failed = checker ? s.floor * 0.5 : 0.0;
+  };
+  fill(v.checker, true, out.checker);
+  fill(v.server, false, out.server);
+  return out;
+}
+
+}  // namespace tlslab

@@ -1,0 +1,50 @@
+// What one check does to a backend's session, derived from the same Config and profile tables
+// the real lab runs on (lab/profiles.h FateAfterClose, lab/config.h EffectiveCheckPlan): which
+// version and mechanism a check negotiates, what the server sees at its close, whether the
+// profile then removes the session, and the session's lifetime and cache size.
+#pragma once
+
+#include <cstdint>
+
+#include "lab/config.h"
+#include "lab/profiles.h"
+#include "sim/costs.h"
+
+namespace tlslab {
+
+struct SessionModel {
+  TlsVersion version = TlsVersion::kTls13;  // negotiated: kTls12 or kTls13
+  Resumption mechanism = Resumption::kPskStateless;
+  CheckKind check = CheckKind::kHttp;
+  CloseMode close = CloseMode::kCloseNotify;
+  CloseKind server_sees = CloseKind::kCloseNotify;  // after a successful check
+  bool persistent = false;           // close mode keep: one connection, checks ride on it
+  bool client_keeps = true;          // the checker ends the check holding a session to offer
+  bool offers = true;                // the checker offers its saved session (reuse)
+  bool stateful = false;             // resumption needs the server's cache entry
+  bool server_can_resume = true;     // cache on for stateful mechanisms
+  bool removed_after_check = false;  // FateAfterClose(profile, mechanism, server_sees)
+  bool renewed_on_resume = false;    // TLS 1.3: a resumption issues a fresh session
+  int64_t lifetime_us = 0;           // session timeout
+  int cache_size = 0;
+  int cache_entries_per_client = 1;  // entries one checker session slot keeps in the cache
+  bool server_answers_close_notify = true;
+};
+
+SessionModel DeriveSessionModel(const Config& config);
+
+// CPU microseconds per check of each kind, for one side.
+struct CheckCosts {
+  double full_fresh = 0;    // full handshake, nothing offered
+  double full_refused = 0;  // full handshake after an offered session was refused
+  double resumed = 0;
+  double no_handshake = 0;  // a check on a kept-open connection
+  double failed = 0;        // connection refused (backend down)
+};
+struct CheckCostPair {
+  CheckCosts checker;
+  CheckCosts server;
+};
+CheckCostPair CostsPerCheck(const SessionModel& model, const CostSet& costs, KeyType key);
+
+}  // namespace tlslab

@@ -1,0 +1,131 @@
+// The simulator's check streams (sim/engine.h): one load balancer checking one backend, its
+// session slots, and the two ways to advance it: StepOne (one check, optionally queued) and
+// ClosedFormStream (whole runs of identical checks at once). Internal to sim/.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "clients/health.h"
+#include "lab/config.h"
+#include "lab/counters.h"
+#include "lab/latency.h"
+#include "sim/costs.h"
+#include "sim/model.h"
+#include "sim/series.h"
+
+namespace tlslab::sim {
+
+inline constexpr int64_t kNever = std::numeric_limits<int64_t>::max();
+
+inline int64_t CeilDiv(int64_t a, int64_t b) { return a <= 0 ? 0 : (a + b - 1) / b; }
+
+struct Slot {
+  bool client_has = false;    // the checker holds a session to offer
+  bool server_valid = false;  // the server would accept it (cache entry or ticket key)
+  int64_t valid_until = 0;    // its expiry
+};
+
+struct Stream {
+  int64_t due = 0;
+  uint64_t k = 0;  // checks so far: which thread takes the next one
+  int64_t next_restart = kNever;
+  int64_t down_until = -1;
+  bool conn_open = false;  // close mode keep
+  Health health{1, 1};
+};
+
+// Everything fixed for the run, and the one place that says what a check does.
+struct Model {
+  const Config& config;
+  SessionModel m;
+  CheckCostPair cost;
+  int n = 0, lbs = 1, threads = 1, slots = 1;
+  bool pinned = true;  // the lab's checker: a backend stays on one thread, one session
+  bool thrash = false;
+  int64_t inter = 0, end = 0, timeout = 0, lifetime = 0;
+  int64_t restart_every = 0, downtime = 0;
+  int groups = 1;
+
+  double CheckerCost(int kind) const { return Pick(cost.checker, kind); }
+  double ServerCost(int kind) const { return Pick(cost.server, kind); }
+  static double Pick(const CheckCosts& c, int kind) {
+    switch (kind) {
+      case kFresh:
+        return c.full_fresh;
+      case kRefused:
+        return c.full_refused;
+      case kResumed:
+        return c.resumed;
+      case kNoHandshake:
+        return c.no_handshake;
+      default:
+        return c.failed;
+    }
+  }
+  int SlotOf(int b, uint64_t k) const {
+    return pinned
+               ? 0
+               : static_cast<int>((static_cast<uint64_t>(b) + k) % static_cast<uint64_t>(threads));
+  }
+  int ThreadOf(int b, uint64_t k) const { return pinned ? b % threads : SlotOf(b, k); }
+  int64_t FirstRestart(int b) const {
+    if (restart_every == 0) return kNever;
+    return static_cast<int64_t>(b % groups + 1) * restart_every;
+  }
+
+  // OpenSSL 3.0 ssl/ssl_sess.c ssl_get_prev_session (and tls_parse_ctos_psk for TLS 1.3)
+  // resume while `timeout >= time(NULL) - session->time`, in whole seconds of time(): a
+  // session born in second c is good through second c + timeout. The run starts on a second.
+  int64_t ExpiryOf(int64_t born) const {
+    return born / 1'000'000 * 1'000'000 + lifetime + 1'000'000;
+  }
+
+  // The check at t on a slot that is up: its outcome, and the session it leaves behind.
+  int Outcome(Slot& s, bool& conn_open, int64_t t) const {
+    if (m.persistent && conn_open) return kNoHandshake;
+    const bool offered = m.offers && s.client_has;
+    const bool resumed = offered && s.server_valid && t < s.valid_until;
+    int kind = kResumed;
+    if (resumed) {
+      if (m.renewed_on_resume) s.valid_until = ExpiryOf(t);
+    } else {
+      kind = offered ? kRefused : kFresh;
+      s.client_has = m.client_keeps;
+      s.server_valid = m.server_can_resume && !thrash;
+      s.valid_until = ExpiryOf(t);
+    }
+    // The server's verdict at the close (FateAfterClose, sim/model.cc).
+    if (!m.persistent && m.removed_after_check) s.server_valid = false;
+    if (m.persistent) conn_open = true;
+    return kind;
+  }
+};
+
+struct Tally {
+  std::array<uint64_t, kSimKinds> latency_count{};
+  LatencyHistogram latency;
+  std::array<uint64_t, kAllCheckFailures.size()> failures{};
+};
+
+// One check of a stream. Without queues (q == nullptr) its latency is its service time.
+struct Queues {
+  std::vector<int64_t> thread_free;  // [lb * threads + thread]
+  std::vector<int64_t> core_free;    // shared server threads, or [backend * cores + core]
+  int cores_per_backend = 0;
+  std::mt19937_64 rng;
+  std::exponential_distribution<double> exp{1.0};
+  double jitter = 0;
+  double Jitter() { return jitter == 0 ? 1.0 : 1.0 - jitter + jitter * exp(rng); }
+};
+
+void StepOne(const Model& md, int b, int lb, Stream& st, Slot* slots, SimSeries* series,
+             Tally& tally, Queues* q);
+void ClosedFormStream(const Model& md, int b, Stream& st, std::vector<Slot>& slots,
+                      SimSeries& series, Tally& tally);
+Model MakeModel(const Config& c, const CostSet& costs);
+
+}  // namespace tlslab::sim

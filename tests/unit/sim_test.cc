@@ -1,0 +1,210 @@
+// The simulator (sim/engine.h): the closed form equals check-by-check stepping wherever there
+// is no queueing; determinism by seed; session expiry, restarts, cache thrash; cost files.
+#include <gtest/gtest.h>
+
+#include <fstream>
+
+#include "lab/testing/usage_error.h"
+#include "sim/costs.h"
+#include "sim/engine.h"
+
+namespace tlslab {
+namespace {
+
+// Costs small enough that nothing queues at the scales below, distinct per operation so that
+// a wrong outcome shows in the CPU figures too.
+CostSet SmallCosts() {
+  nlohmann::json side = {
+      {"full", 100.0},
+      {"resumed",
+       {{"session-id", 10.0}, {"ticket", 11.0}, {"psk-stateless", 30.0}, {"psk-stateful", 29.0}}},
+      {"refused", 5.0},
+      {"floor", 20.0},
+      {"http", 3.0},
+      {"close_notify", 1.0}};
+  nlohmann::json version = {{"checker", side}, {"server", side}};
+  nlohmann::json doc = {{"format", "tlslab-costs"},
+                        {"version", kCostFormatVersion},
+                        {"measured", {{"where", "unit test"}}},
+                        {"costs", {{"rsa2048", {{"1.2", version}, {"1.3", version}}}}}};
+  return CostsFromJson(doc, "unit-test");
+}
+
+Config Base() {
+  Config c;
+  c.simulation.enabled = true;
+  c.server.backends = 40;
+  c.checker.inter = Millis(1000);
+  c.duration = Millis(60000);
+  return c;
+}
+
+SimResult SimRun(const Config& c, SimOptions::Engine engine) {
+  Validate(c);
+  SimOptions o;
+  o.engine = engine;
+  o.jitter = 0;
+  return Simulate(c, SmallCosts(), o);
+}
+
+void ExpectSame(const Config& c) {
+  const SimResult a = SimRun(c, SimOptions::Engine::kClosedForm);
+  const SimResult b = SimRun(c, SimOptions::Engine::kStepped);
+  EXPECT_EQ(a.simulation["engine"], "closed-form");
+  EXPECT_EQ(b.simulation["engine"], "stepped");
+  const Figures& fa = a.report.figures;
+  const Figures& fb = b.report.figures;
+  EXPECT_EQ(fa.checks_total, fb.checks_total);
+  EXPECT_EQ(fa.full_handshakes_total, fb.full_handshakes_total);
+  EXPECT_EQ(fa.resumed_handshakes_total, fb.resumed_handshakes_total);
+  EXPECT_EQ(fa.check_failures_total, fb.check_failures_total);
+  EXPECT_NEAR(fa.checker_cpu_percent, fb.checker_cpu_percent, 1e-9);
+  EXPECT_NEAR(fa.server_cpu_percent, fb.server_cpu_percent, 1e-9);
+  ASSERT_EQ(fa.series.size(), fb.series.size());
+  for (size_t i = 0; i < fa.series.size(); ++i) {
+    EXPECT_NEAR(fa.series[i].key_rate_per_s, fb.series[i].key_rate_per_s, 1e-9) << "step " << i;
+    EXPECT_NEAR(fa.series[i].checks_per_s, fb.series[i].checks_per_s, 1e-9) << "step " << i;
+  }
+  EXPECT_EQ(a.report.backends_up, b.report.backends_up);
+}
+
+TEST(SimClosedFormTest, BrokenPairEveryCheckFull) {
+  Config c = Base();
+  c.server.profile = "jdk8-sslengine";
+  c.checker.profile = "haproxy-1.7.3";
+  c.tls.version = TlsVersion::kTls12;
+  ExpectSame(c);
+  const SimResult r = SimRun(c, SimOptions::Engine::kClosedForm);
+  EXPECT_DOUBLE_EQ(r.report.figures.key_rate_per_s, 40.0);  // backends / inter
+  EXPECT_EQ(r.report.figures.resumed_handshakes_total, 0u);
+}
+
+TEST(SimClosedFormTest, FixedPairResumesEveryCheckButTheFirst) {
+  Config c = Base();
+  c.server.profile = "jdk8-sslengine";
+  c.checker.profile = "haproxy-1.7.4";
+  c.tls.version = TlsVersion::kTls12;
+  ExpectSame(c);
+  const SimResult r = SimRun(c, SimOptions::Engine::kClosedForm);
+  EXPECT_EQ(r.report.figures.full_handshakes_total, 40u);
+  EXPECT_DOUBLE_EQ(r.report.figures.key_rate_per_s, 0.0);
+}
+
+TEST(SimClosedFormTest, Tls12SessionDiesTimeoutAfterItsFullHandshake) {
+  Config c = Base();
+  c.server.profile = "lenient";
+  c.checker.profile = "haproxy-1.7.4";
+  c.tls.version = TlsVersion::kTls12;
+  c.server.session_timeout = Millis(10000);
+  ExpectSame(c);
+  // A full handshake every 10 checks per backend: 40 backends x 60 s / 10 s.
+  EXPECT_EQ(SimRun(c, SimOptions::Engine::kClosedForm).report.figures.full_handshakes_total, 240u);
+}
+
+TEST(SimClosedFormTest, Tls13RenewsOnResumeUnlessASlotWaitsLongerThanTheLifetime) {
+  Config c = Base();
+  c.server.profile = "lenient";
+  c.checker.profile = "haproxy-2.6";
+  c.simulation.checker_threads = 4;  // a session per thread, each used every 4 s
+  c.server.session_timeout = Millis(5000);
+  ExpectSame(c);
+  EXPECT_EQ(SimRun(c, SimOptions::Engine::kClosedForm).report.figures.full_handshakes_total,
+            40u * 4);
+  c.server.session_timeout = Millis(3000);  // shorter than a slot's period: always full
+  ExpectSame(c);
+  EXPECT_EQ(SimRun(c, SimOptions::Engine::kClosedForm).report.figures.resumed_handshakes_total, 0u);
+}
+
+TEST(SimClosedFormTest, RestartsWithDowntimeFallAndRise) {
+  Config c = Base();
+  c.server.profile = "lenient";
+  c.checker.profile = "haproxy-1.7.4";
+  c.checker.fastinter = Millis(500);
+  c.checker.downinter = Millis(2000);
+  c.simulation.restart_every = Millis(20000);
+  c.simulation.restart_share = 0.5;
+  c.simulation.restart_downtime = Millis(5000);
+  ExpectSame(c);
+  const SimResult r = SimRun(c, SimOptions::Engine::kClosedForm);
+  EXPECT_GT(r.report.failures_by_reason[static_cast<size_t>(CheckFailure::kConnect)], 0u);
+  EXPECT_GT(r.report.figures.full_handshakes_total, 40u);  // caches lost at each restart
+}
+
+TEST(SimClosedFormTest, KeepModeHandshakesOncePerConnection) {
+  Config c = Base();
+  c.checker.profile = "persistent";
+  c.simulation.restart_every = Millis(30000);
+  ExpectSame(c);
+  EXPECT_EQ(SimRun(c, SimOptions::Engine::kClosedForm).report.figures.full_handshakes_total, 80u);
+}
+
+TEST(SimClosedFormTest, SmallCacheThrashesUnderManyCheckers) {
+  Config c = Base();
+  c.server.profile = "lenient";
+  c.checker.profile = "haproxy-1.7.4";
+  c.tls.version = TlsVersion::kTls12;
+  c.tls.tickets = false;  // session IDs: the cache decides
+  c.simulation.checkers = 3;
+  c.server.cache_size = 2;
+  const SimResult r = SimRun(c, SimOptions::Engine::kClosedForm);
+  EXPECT_TRUE(r.simulation["cache_thrashes"].get<bool>());
+  EXPECT_EQ(r.report.figures.resumed_handshakes_total, 0u);
+  c.server.cache_size = 3;
+  EXPECT_EQ(SimRun(c, SimOptions::Engine::kClosedForm).report.figures.full_handshakes_total, 40u);
+}
+
+TEST(SimSteppedTest, SaturationQueuesAndIsDeterministicBySeed) {
+  Config c = Base();
+  c.server.profile = "jdk8-sslengine";
+  c.checker.profile = "haproxy-1.7.3";
+  c.server.backends = 10000;  // 10,000 checks/s at 128 us: the checker thread is saturated
+  c.duration = Millis(20000);
+  Validate(c);
+  SimOptions o;
+  const SimResult a = Simulate(c, SmallCosts(), o);
+  const SimResult b = Simulate(c, SmallCosts(), o);
+  EXPECT_EQ(a.simulation["engine"], "stepped");
+  EXPECT_EQ(a.report.figures.checks_total, b.report.figures.checks_total);
+  EXPECT_EQ(a.report.latency.Quantile(0.99), b.report.latency.Quantile(0.99));
+  // Checks fall behind their schedule: fewer than backends / inter per second.
+  EXPECT_LT(a.report.figures.checks_total, 10000u * 20);
+  EXPECT_GT(a.report.figures.check_failures_total, 0u);
+  c.simulation.seed = 2;
+  const SimResult d = Simulate(c, SmallCosts(), o);
+  EXPECT_NE(a.report.latency.Quantile(0.5) + a.report.figures.checks_total,
+            d.report.latency.Quantile(0.5) + d.report.figures.checks_total + 1);
+}
+
+TEST(SimCostsTest, BadCostFilesAreOneLineUsageErrors) {
+  EXPECT_NE(UsageErrorMessage([] { LoadCosts("/nonexistent/costs.json"); }).find("cannot read"),
+            std::string::npos);
+  const std::string path = testing::TempDir() + "/bad-costs.json";
+  std::ofstream(path) << "{not json";
+  EXPECT_NE(UsageErrorMessage([&] { LoadCosts(path); }).find("not valid JSON"), std::string::npos);
+  std::ofstream(path) << R"({"format": "tlslab-costs", "version": 99, "costs": {}})";
+  EXPECT_NE(UsageErrorMessage([&] { LoadCosts(path); }).find("format version 99"),
+            std::string::npos);
+  std::ofstream(path) << R"({"format": "tlslab-costs", "version": 1, "costs": {"rsa2048": {}}})";
+  EXPECT_NE(UsageErrorMessage([&] { LoadCosts(path); }).find("missing"), std::string::npos);
+}
+
+TEST(SimCostsTest, ShippedDefaultLoads) {
+  const CostSet set = LoadCosts(DefaultCostsPath());
+  EXPECT_TRUE(set.has_key[0]);
+  EXPECT_TRUE(set.has_key[1]);
+  EXPECT_GT(set.For(KeyType::kRsa2048, TlsVersion::kTls12).server.full, 0);
+}
+
+TEST(SimBoundsTest, TooLargeIsRefusedUpFront) {
+  Config c = Base();
+  c.server.profile = "jdk8-sslengine";
+  c.checker.profile = "haproxy-1.7.3";
+  c.server.backends = 5'000'000;
+  c.duration = Millis(24LL * 3600 * 1000);
+  Validate(c);
+  EXPECT_NE(UsageErrorMessage([&] { Simulate(c, SmallCosts()); }).find("simulation too large"),
+            std::string::npos);
+}
+
+}  // namespace
+}  // namespace tlslab
