@@ -106,7 +106,7 @@ RunReport RunChecks(Command command, const Config& config, std::vector<Endpoint>
   const double warmup_s = std::chrono::duration<double>(config.checker.inter).count() + 1.0;
   report.figures = ComputeFigures(monitored.samples, warmup_s);
   const Sample& last = monitored.samples.back();
-  if (server) report.server = last.server;
+  if (server) report.server = ServerFigures{last.server, last.t_s, last.server_cpu_ns};
   // Checks that ended after the deadline (drained in flight) count in the totals too.
   const CheckerTotals totals = engine.Totals();
   report.figures.checks_total = totals.checks;

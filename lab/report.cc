@@ -103,12 +103,11 @@ nlohmann::json ToJson(const RunReport& r) {
   figures["check_failures_by_reason"] = reasons;
   figures["check_failure_examples"] = examples;
   if (r.server) {
-    figures["close_kinds"] = CloseKindsJson(r.server->close_kinds);
-    figures["sessions_removed_total"] = CloseKindsJson(r.server->sessions_removed);
-    figures["server_full_handshakes_total"] = r.server->full_handshakes;
-    figures["server_resumed_handshakes_total"] = r.server->resumed_handshakes;
-    figures["server_refused_at_cap_total"] = r.server->refused_at_cap;
-    figures["server_backpressure_pauses_total"] = r.server->backpressure_pauses;
+    // What the server saw after each close kind, at the top as every figure table shows it,
+    // and the server's own figures with the keys of `serve --json` (one rendering).
+    figures["close_kinds"] = CloseKindsJson(r.server->totals.close_kinds);
+    figures["sessions_removed_total"] = CloseKindsJson(r.server->totals.sessions_removed);
+    figures["server"] = ToJson(*r.server);
   }
   nlohmann::json series = nlohmann::json::array();
   for (const SecondRow& row : f.series) {
@@ -200,8 +199,8 @@ std::string FormatDetails(const RunReport& r) {
   if (r.server) {
     std::string kinds, removed;
     for (CloseKind kind : kAllCloseKinds) {
-      const uint64_t n = r.server->close_kinds[Index(kind)];
-      const uint64_t m = r.server->sessions_removed[Index(kind)];
+      const uint64_t n = r.server->totals.close_kinds[Index(kind)];
+      const uint64_t m = r.server->totals.sessions_removed[Index(kind)];
       // Appended piece by piece: GCC 12 -O3 false -Wrestrict on " " + std::string (bug 105329).
       if (n > 0) kinds.append(" ").append(Name(kind)).append("=").append(std::to_string(n));
       if (m > 0) removed.append(" ").append(Name(kind)).append("=").append(std::to_string(m));

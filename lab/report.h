@@ -12,12 +12,21 @@
 
 namespace tlslab {
 
+// The server side's figures at one instant, and their one JSON rendering: the "figures" of
+// `tlslab serve --json` and tlslab.Server.stats() in Python have the same keys, built here.
+struct ServerFigures {
+  ServerTotals totals;
+  double seconds = 0;   // since the server started
+  uint64_t cpu_ns = 0;  // user+sys of the server threads since they started
+};
+
 // Everything a run knows at its end, beyond the 1 Hz figures.
 struct RunReport {
   Command command = Command::kRun;
   Config config;
   Figures figures;
-  std::optional<ServerTotals> server;  // absent for `check` against a foreign server
+  // The server side (the same struct and keys as `serve --json`); absent for `check`.
+  std::optional<ServerFigures> server;
   std::array<uint64_t, kAllCheckFailures.size()> failures_by_reason{};
   std::array<std::string, kAllCheckFailures.size()> failure_examples{};
   LatencyHistogram latency;
@@ -27,13 +36,6 @@ struct RunReport {
   bool interrupted = false;
 };
 
-// The server side's figures at one instant, and their one JSON rendering: the "figures" of
-// `tlslab serve --json` and tlslab.Server.stats() in Python have the same keys, built here.
-struct ServerFigures {
-  ServerTotals totals;
-  double seconds = 0;   // since the server started
-  uint64_t cpu_ns = 0;  // user+sys of the server threads since they started
-};
 // connections_total, full_handshakes_total, resumed_handshakes_total, close_kinds,
 // sessions_removed_total (per close kind), seconds, cpu_ns, server_cpu_percent.
 nlohmann::json ToJson(const ServerFigures& f);

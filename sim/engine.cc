@@ -254,7 +254,8 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
     if (md.m.removed_after_check)
       server.sessions_removed[Index(md.m.server_sees)] = u64(handshakes);
   }
-  r.server = server;
+  // Server CPU over the whole simulated run, from the steady-state share of a core.
+  r.server = ServerFigures{server, end_s, u64(r.figures.server_cpu_percent / 100.0 * end_s * 1e9)};
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   const double hours = end_s / 3600.0;

@@ -225,5 +225,5 @@ def test_server_view(cli, profile: str, close: str, check: str, tls_mode: str) -
         assert kinds[seen] > 0 and removed[seen] > 0, f"{cell}: {kinds} {removed}"
     # The server counts the same handshakes, except perhaps the last, which the run may end
     # before the server has finished it.
-    server = (f["server_full_handshakes_total"], f["server_resumed_handshakes_total"])
+    server = (f["server"]["full_handshakes_total"], f["server"]["resumed_handshakes_total"])
     assert server in {(full, resumed), (full - 1, resumed), (full, resumed - 1)}, f"{cell}: {f}"

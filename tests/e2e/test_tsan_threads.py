@@ -36,5 +36,5 @@ def test_threaded_run_with_a_stats_client(cli, tmp_path) -> None:
         asker.join(5)
     f = doc["figures"]
     assert f["checks_total"] > 0
-    assert f["server_full_handshakes_total"] + f["server_resumed_handshakes_total"] > 0
+    assert f["server"]["full_handshakes_total"] + f["server"]["resumed_handshakes_total"] > 0
     assert any(b"SslBackendKeyRate" in r for r in replies), replies[:3]
