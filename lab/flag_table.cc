@@ -1,15 +1,11 @@
 #include "lab/flag_table.h"
 
-#include <algorithm>
-#include <charconv>
-#include <cmath>
-#include <cstdio>
-#include <limits>
-
-#include "lab/errors.h"
+#include "lab/flag_kinds.h"
 
 namespace tlslab {
 namespace {
+
+using namespace flag_kinds;  // NOLINT: the builders of the table's rows
 
 using C = Command;
 // The command sets that many flags share.
@@ -24,156 +20,6 @@ std::vector<Command> ForLoadAndProbe() {
 }
 std::vector<Command> ForServerSide() { return {C::kServe, C::kRun}; }
 std::vector<Command> ForCheckerSide() { return {C::kCheck, C::kRun}; }
-
-template <typename E>
-std::vector<std::string> ChoicesOf() {
-  // KnownNames is "a, b, c": the one list of names (lab/vocabulary.h).
-  std::vector<std::string> out;
-  const std::string all = KnownNames<E>();
-  size_t start = 0;
-  while (start < all.size()) {
-    size_t end = all.find(", ", start);
-    if (end == std::string::npos) end = all.size();
-    out.push_back(all.substr(start, end - start));
-    start = end + 2;
-  }
-  return out;
-}
-
-// Field accessors are generic lambdas `[](auto& c) -> auto& { return c.x.y; }`, which serve
-// for both the const (get) and the mutable (set) side. An optional field reads as monostate
-// when unset.
-template <typename A>
-FlagValue Read(const Config& c, A access, auto convert) {
-  const auto& v = access(c);
-  if constexpr (requires { v.has_value(); }) {
-    if (!v) return std::monostate{};
-    return FlagValue(convert(*v));
-  } else {
-    return FlagValue(convert(v));
-  }
-}
-
-template <typename T>
-const T& As(const Flag& flag, const FlagValue& v) {
-  if (const T* p = std::get_if<T>(&v)) return *p;
-  throw UsageError("--" + flag.name + ": a value of the wrong type for a " +
-                   std::string(Name(flag.type)) + " flag");
-}
-
-Flag Make(std::string name, FlagType type, std::string value_name, std::string help,
-          std::vector<Command> commands) {
-  Flag f;
-  f.name = std::move(name);
-  f.type = type;
-  f.value_name = std::move(value_name);
-  f.help = std::move(help);
-  f.commands = std::move(commands);
-  return f;
-}
-
-template <typename A>
-Flag StringFlag(std::string name, std::string value_name, std::string help,
-                std::vector<Command> commands, A access) {
-  Flag f = Make(std::move(name), FlagType::kString, std::move(value_name), std::move(help),
-                std::move(commands));
-  f.set = [access, f](Config& c, const FlagValue& v) {
-    access(c) = std::holds_alternative<std::monostate>(v) ? std::string() : As<std::string>(f, v);
-  };
-  f.get = [access](const Config& c) -> FlagValue {
-    const std::string& v = access(c);
-    if (v.empty()) return std::monostate{};
-    return v;
-  };
-  return f;
-}
-
-// Whole numbers from `lo` to `hi` (the field's type bounds the range; Validate() checks the
-// ranges that depend on other fields).
-template <typename A>
-Flag IntFlag(std::string name, std::string help, std::vector<Command> commands, A access,
-             int64_t lo = 0, int64_t hi = std::numeric_limits<int32_t>::max()) {
-  Flag f = Make(std::move(name), FlagType::kInt, "N", std::move(help), std::move(commands));
-  f.set = [access, f, lo, hi](Config& c, const FlagValue& v) {
-    using T = std::remove_reference_t<decltype(access(c))>;
-    if constexpr (requires { typename T::value_type; }) {  // an optional field: unset is allowed
-      if (std::holds_alternative<std::monostate>(v)) {
-        access(c).reset();
-        return;
-      }
-    }
-    const int64_t n = As<int64_t>(f, v);
-    if (n < lo || n > hi) {
-      BadFlagValue(f.name, std::to_string(n),
-                   hi == std::numeric_limits<int64_t>::max()
-                       ? "a whole number >= " + std::to_string(lo)
-                       : "a whole number from " + std::to_string(lo) + " to " + std::to_string(hi));
-    }
-    if constexpr (requires { typename T::value_type; }) {
-      access(c) = static_cast<typename T::value_type>(n);
-    } else {
-      access(c) = static_cast<T>(n);
-    }
-  };
-  f.get = [access](const Config& c) -> FlagValue {
-    return Read(c, access, [](auto x) { return static_cast<int64_t>(x); });
-  };
-  return f;
-}
-
-template <typename A>
-Flag NumberFlag(std::string name, std::string help, std::vector<Command> commands, A access) {
-  Flag f = Make(std::move(name), FlagType::kNumber, "F", std::move(help), std::move(commands));
-  f.set = [access, f](Config& c, const FlagValue& v) { access(c) = As<double>(f, v); };
-  f.get = [access](const Config& c) -> FlagValue { return access(c); };
-  return f;
-}
-
-template <typename A>
-Flag DurationFlag(std::string name, std::string help, std::vector<Command> commands, A access) {
-  Flag f = Make(std::move(name), FlagType::kDuration, "D", std::move(help), std::move(commands));
-  f.set = [access, f](Config& c, const FlagValue& v) {
-    const Millis d = As<Millis>(f, v);
-    if (d.count() < 0) BadFlagValue(f.name, FormatDuration(d), "a duration >= 0");
-    access(c) = d;
-  };
-  f.get = [access](const Config& c) { return Read(c, access, [](Millis m) { return m; }); };
-  return f;
-}
-
-template <typename E, typename A>
-Flag EnumFlag(std::string name, std::string help, std::vector<Command> commands, A access) {
-  Flag f = Make(std::move(name), FlagType::kEnum, "NAME", std::move(help), std::move(commands));
-  f.choices = ChoicesOf<E>();
-  f.set = [access, f](Config& c, const FlagValue& v) {
-    const std::string& text = As<std::string>(f, v);
-    auto e = ParseName<E>(text);
-    if (!e) BadFlagValue(f.name, text, "one of " + KnownNames<E>());
-    access(c) = *e;
-  };
-  f.get = [access](const Config& c) {
-    return Read(c, access, [](E e) { return std::string(Name(e)); });
-  };
-  return f;
-}
-
-template <typename A>
-Flag OnOffFlag(std::string name, std::string help, std::vector<Command> commands, A access) {
-  Flag f = Make(std::move(name), FlagType::kOnOff, "on|off", std::move(help), std::move(commands));
-  f.set = [access, f](Config& c, const FlagValue& v) { access(c) = As<bool>(f, v); };
-  f.get = [access](const Config& c) { return Read(c, access, [](bool b) { return b; }); };
-  return f;
-}
-
-template <typename A>
-Flag SwitchFlag(std::string name, std::string help, std::vector<Command> commands, A access,
-                FlagRole role = FlagRole::kField) {
-  Flag f = Make(std::move(name), FlagType::kSwitch, "", std::move(help), std::move(commands));
-  f.role = role;
-  f.set = [access, f](Config& c, const FlagValue& v) { access(c) = As<bool>(f, v); };
-  f.get = [access](const Config& c) -> FlagValue { return static_cast<bool>(access(c)); };
-  return f;
-}
 
 void AddTlsFlags(std::vector<Flag>& t) {
   t.push_back(EnumFlag<TlsVersion>(
@@ -401,76 +247,6 @@ void AddCommonFlags(std::vector<Flag>& t) {
 
 }  // namespace
 
-std::string_view Name(Command c) {
-  switch (c) {
-    case Command::kServe:
-      return "serve";
-    case Command::kCheck:
-      return "check";
-    case Command::kRun:
-      return "run";
-    case Command::kIncident:
-      return "incident";
-    case Command::kProbe:
-      return "probe";
-    case Command::kSimulate:
-      return "simulate";
-  }
-  return "?";
-}
-
-Command ParseCommandName(std::string_view name) {
-  for (Command c : kAllCommands) {
-    if (Name(c) == name) return c;
-  }
-  throw UsageError("unknown command '" + std::string(name) +
-                   "'; expected serve, check, run, incident, probe or simulate");
-}
-
-std::string_view Name(FlagType t) {
-  switch (t) {
-    case FlagType::kInt:
-      return "int";
-    case FlagType::kDuration:
-      return "duration";
-    case FlagType::kOnOff:
-      return "on/off";
-    case FlagType::kEnum:
-      return "enum";
-    case FlagType::kString:
-      return "string";
-    case FlagType::kSwitch:
-      return "switch";
-    case FlagType::kStrings:
-      return "strings";
-    case FlagType::kNumber:
-      return "number";
-  }
-  return "?";
-}
-
-std::string_view Name(FlagRole r) {
-  switch (r) {
-    case FlagRole::kField:
-      return "field";
-    case FlagRole::kAlias:
-      return "alias";
-    case FlagRole::kOutput:
-      return "output";
-  }
-  return "?";
-}
-
-bool Flag::Has(Command c) const {
-  return std::find(commands.begin(), commands.end(), c) != commands.end();
-}
-
-std::string Flag::field() const {
-  std::string out = name;
-  std::replace(out.begin(), out.end(), '-', '_');
-  return out;
-}
-
 std::vector<Flag> FlagTable() {
   std::vector<Flag> t;
   AddTlsFlags(t);
@@ -493,76 +269,6 @@ std::vector<Flag> FlagsOf(Command command) {
     if (f.Has(command)) out.push_back(std::move(f));
   }
   return out;
-}
-
-void BadFlagValue(const std::string& flag, const std::string& value, const std::string& want) {
-  throw UsageError("--" + flag + ": bad value '" + value + "'; expected " + want);
-}
-
-FlagValue ParseFlagText(const Flag& flag, const std::string& text) {
-  switch (flag.type) {
-    case FlagType::kInt: {
-      int64_t v = 0;
-      auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-      if (ec != std::errc() || ptr != text.data() + text.size()) {
-        BadFlagValue(flag.name, text, "a whole number");
-      }
-      return v;
-    }
-    case FlagType::kDuration: {
-      auto d = ParseDuration(text);
-      if (!d) {
-        BadFlagValue(flag.name, text, "a duration such as 2s, 500ms, 1m or 2000 (milliseconds)");
-      }
-      return *d;
-    }
-    case FlagType::kOnOff:
-      if (text == "on" || text == "true" || text == "1" || text == "yes") return true;
-      if (text == "off" || text == "false" || text == "0" || text == "no") return false;
-      BadFlagValue(flag.name, text, "on or off");
-    case FlagType::kSwitch:
-      return true;
-    case FlagType::kStrings:
-      return std::vector<std::string>{text};
-    case FlagType::kNumber: {
-      double v = 0;
-      auto [ptr, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-      if (ec != std::errc() || ptr != text.data() + text.size() || !std::isfinite(v)) {
-        BadFlagValue(flag.name, text, "a number such as 0.25");
-      }
-      return v;
-    }
-    case FlagType::kEnum:
-    case FlagType::kString:
-      return text;
-  }
-  return text;
-}
-
-std::vector<std::string> FlagText(const Flag& flag, const FlagValue& value) {
-  if (std::holds_alternative<std::monostate>(value)) return {};
-  switch (flag.type) {
-    case FlagType::kInt:
-      return {std::to_string(std::get<int64_t>(value))};
-    case FlagType::kDuration:
-      return {FormatDuration(std::get<Millis>(value))};
-    case FlagType::kOnOff:
-      return {std::get<bool>(value) ? "on" : "off"};
-    case FlagType::kSwitch:
-      if (std::get<bool>(value)) return {""};
-      return {};
-    case FlagType::kStrings:
-      return std::get<std::vector<std::string>>(value);
-    case FlagType::kNumber: {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%.10g", std::get<double>(value));
-      return {buf};
-    }
-    case FlagType::kEnum:
-    case FlagType::kString:
-      return {std::get<std::string>(value)};
-  }
-  return {};
 }
 
 }  // namespace tlslab
