@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <string>
 #include <utility>
@@ -111,10 +112,20 @@ Flag IntFlag(std::string name, std::string help, std::vector<Command> commands, 
   return f;
 }
 
+// A decimal number above `above` and at most `most`.
 template <typename A>
-Flag NumberFlag(std::string name, std::string help, std::vector<Command> commands, A access) {
+Flag NumberFlag(std::string name, std::string help, std::vector<Command> commands, A access,
+                double above, double most) {
   Flag f = Make(std::move(name), FlagType::kNumber, "F", std::move(help), std::move(commands));
-  f.set = [access, f](Config& c, const FlagValue& v) { access(c) = As<double>(f, v); };
+  f.set = [access, f, above, most](Config& c, const FlagValue& v) {
+    const double x = As<double>(f, v);
+    if (!(x > above && x <= most)) {
+      char want[96];
+      std::snprintf(want, sizeof want, "a number above %g and at most %g", above, most);
+      BadFlagValue(f.name, FlagText(f, v).front(), want);
+    }
+    access(c) = x;
+  };
   f.get = [access](const Config& c) -> FlagValue { return access(c); };
   return f;
 }

@@ -196,7 +196,7 @@ void AddSimulationFlags(std::vector<Flag>& t) {
       ForSimulate(), [](auto& c) -> auto& { return c.simulation.restart_every; }));
   t.push_back(NumberFlag(
       "restart-share", "share of the backends each wave restarts (0 < F <= 1)", ForSimulate(),
-      [](auto& c) -> auto& { return c.simulation.restart_share; }));
+      [](auto& c) -> auto& { return c.simulation.restart_share; }, 0.0, 1.0));
   t.push_back(DurationFlag(
       "restart-downtime", "a restarted backend refuses connections this long", ForSimulate(),
       [](auto& c) -> auto& { return c.simulation.restart_downtime; }));

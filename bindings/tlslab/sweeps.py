@@ -117,7 +117,9 @@ def sweep(
     points = expand(config, fields)
     path = Path(out) if out is not None else None
     with _sole_writer(path):
-        return _sweep_locked(points, path, repeat, resume, isolate, progress, errors, on_point)
+        return _sweep_locked(
+            points, path, repeat, resume, isolate, progress, errors, on_point, mode, simulation
+        )
 
 
 @contextlib.contextmanager
@@ -152,6 +154,8 @@ def _sweep_locked(
     progress: bool,
     errors: str,
     on_point: Callable[[dict[str, Any]], None] | None,
+    mode: str,
+    simulation: Mapping[str, Any] | None,
 ) -> "pandas.DataFrame":
     done: dict[tuple[str, int], dict[str, Any]] = {}
     if path is not None and path.exists() and path.stat().st_size > 0:
