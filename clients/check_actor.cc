@@ -175,6 +175,10 @@ void CheckActor::Drive() {
                                          ? "connection closed during the handshake"
                                          : "server closed the connection during the handshake "
                                            "(not a TLS server?)");
+    } else if (obs.fatal_error) {
+      // A record that does not decrypt (or any TLS error after the handshake) ends the
+      // connection on our side: say so, not that the server closed it.
+      Fail(CheckFailure::kClosed, "TLS error after the handshake: " + obs.error_detail);
     } else {
       Fail(CheckFailure::kClosed, "server closed the connection before the check completed");
     }

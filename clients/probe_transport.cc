@@ -27,6 +27,7 @@ constexpr size_t kReadSlice = 64 * 1024;
 // TLS record content types (RFC 8446 5.1): a reply starting with one of these speaks TLS.
 constexpr unsigned char kRecordAlert = 21;
 constexpr unsigned char kRecordHandshake = 22;
+constexpr unsigned char kHandshakeClientHello = 1;
 
 // The first queued OpenSSL error as its reason text ("wrong version number"), and whether it
 // records an alert the peer sent; drains the queue.
@@ -74,9 +75,19 @@ ProbeConnection::~ProbeConnection() {
   if (client_.connected()) Close(CloseMode::kQuietReset);
 }
 
+bool ProbeConnection::EchoedClientHello() const {
+  // A record header (5 bytes) then the handshake type: 1 is a ClientHello, which no server
+  // sends (RFC 8446 section 4: a server answers with a ServerHello, a HelloRetryRequest being
+  // one too). Our own ClientHello coming back is a TCP echo, not TLS.
+  return first_bytes_.size() >= 6 &&
+         static_cast<unsigned char>(first_bytes_[0]) == kRecordHandshake &&
+         static_cast<unsigned char>(first_bytes_[5]) == kHandshakeClientHello;
+}
+
 bool ProbeConnection::LooksLikeTls() const {
-  return !first_bytes_.empty() && (static_cast<unsigned char>(first_bytes_[0]) == kRecordAlert ||
-                                   static_cast<unsigned char>(first_bytes_[0]) == kRecordHandshake);
+  if (first_bytes_.empty() || EchoedClientHello()) return false;
+  return static_cast<unsigned char>(first_bytes_[0]) == kRecordAlert ||
+         static_cast<unsigned char>(first_bytes_[0]) == kRecordHandshake;
 }
 
 Step ProbeConnection::Open(SSL_SESSION* offer, bool want_session) {
@@ -175,6 +186,9 @@ Step ProbeConnection::Handshake(SSL_SESSION* offer, Clock::time_point deadline) 
 StepFailure ProbeConnection::HandshakeFailure(std::string what) const {
   if (LooksLikeTls()) {
     return {Reach::kHandshakeFailed, what + " (the server answers in TLS records)"};
+  }
+  if (EchoedClientHello()) {
+    return {Reach::kNotTls, "the server sent our ClientHello back (a TCP echo?): not a TLS server"};
   }
   std::string answer;
   if (!first_bytes_.empty()) answer = "; it answered '" + Printable(first_bytes_) + "'";

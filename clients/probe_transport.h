@@ -82,6 +82,7 @@ class ProbeConnection {
   void ReadSocket();
   void ReadTls();
   bool LooksLikeTls() const;
+  bool EchoedClientHello() const;  // the first bytes are our own ClientHello, sent back
   StepFailure HandshakeFailure(std::string what) const;
 
   const ProbeConfig& config_;

@@ -10,6 +10,7 @@ response_too_large, probe fails with "response too large".
 from __future__ import annotations
 
 import json
+import os
 import socket
 import ssl
 import subprocess
@@ -41,6 +42,13 @@ def server_context(tmp_path_factory) -> ssl.SSLContext:
 def _answer(tls: ssl.SSLSocket, mode: str, stop: threading.Event) -> None:
     if mode == "ok":  # a well-behaved answer, then wait for the client's close
         tls.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nOK\n")
+        try:
+            tls.recv(1)
+        except (OSError, ssl.SSLError):
+            pass
+        return
+    if mode == "undecryptable":  # an application-data record no key decrypts, on the raw socket
+        os.write(tls.fileno(), b"\x17\x03\x03\x00\x20" + bytes(32))
         try:
             tls.recv(1)
         except (OSError, ssl.SSLError):
@@ -190,6 +198,21 @@ def test_check_takes_a_response_without_framing_at_its_header(cli, hostile) -> N
     assert f["checks_total"] == 2 and f["check_failures_total"] == 0, f
     assert peak_kb < MAX_PEAK_RSS_KB, f"peak RSS {peak_kb} kB"
     assert wall < WALL_LIMIT_S, f"{wall:.1f} s"
+
+
+def test_check_names_an_undecryptable_record_a_tls_error(cli, hostile) -> None:
+    # Issue 8: a record that does not decrypt was reported as "server closed".
+    server = hostile("undecryptable")
+    proc = subprocess.run(
+        [str(cli.bin), "check", "--target", server.target, "--check", "http", "--inter",
+         "200ms", "--timeout", "3s", "--max-checks", "1", "--duration", "10s", "--json",
+         "--live", "off"], capture_output=True, text=True, timeout=WALL_LIMIT_S)
+    cli.assert_no_crash(proc.stderr)
+    f = json.loads(proc.stdout)["figures"]
+    assert f["check_failures_total"] == 1, f
+    example = f["check_failure_examples"]["closed"]
+    assert ": TLS error after the handshake: " in example, example
+    assert "bad record mac" in example or "decrypt" in example, example
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -382,6 +382,15 @@ def _close_at_once(conn: socket.socket) -> None:
     conn.close()
 
 
+def _echo(conn: socket.socket) -> None:
+    """A TCP echo server: the ClientHello comes back, in a TLS record, yet it is not TLS."""
+    try:
+        while data := conn.recv(4096):
+            conn.sendall(data)
+    except OSError:
+        pass
+
+
 @pytest.mark.parametrize(
     "answer, says",
     [
@@ -390,8 +399,9 @@ def _close_at_once(conn: socket.socket) -> None:
         (_silent, "not TLS: no answer to the ClientHello within 1s (not a TLS server?)"),
         (_close_at_once, "not TLS: the server closed the connection without answering the "
                          "ClientHello"),
+        (_echo, "not TLS: the server sent our ClientHello back (a TCP echo?): not a TLS server"),
     ],
-    ids=["http", "silent", "closes"],
+    ids=["http", "silent", "closes", "echo"],
 )  # fmt: skip
 def test_plain_tcp_server_is_not_tls(plain_peer, answer, says):
     peer = plain_peer(answer)
