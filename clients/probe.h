@@ -46,6 +46,7 @@ struct ProbeConfig {
   // tickets, session_cache and key are not read: each row sets its own client options.
   TlsConfig tls;
   std::string pcap_file;  // --pcap: every connection of the probe (lab/pcap.h)
+  int stop_fd = -1;       // readable = stop now (SIGINT/SIGTERM, a signalfd); -1 = none
   // sni (empty = none, as HAProxy checks send none); check (connect = handshake only, http =
   // GET http_path before each close); timeout: the bound on each wait (connect, handshake,
   // HTTP response), not on the whole probe.
@@ -118,6 +119,7 @@ struct ProbeResult {
   std::vector<RowResult> rows;
   int connections = 0;
   double seconds = 0;
+  bool interrupted = false;  // stopped by SIGINT/SIGTERM: the matrix holds what was measured
 };
 
 // Runs the probe: sequential, blocking, every wait bounded by config.checker.timeout.

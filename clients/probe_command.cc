@@ -8,6 +8,7 @@
 #include "clients/probe.h"
 #include "lab/errors.h"
 #include "lab/flags.h"
+#include "lab/monitor.h"
 #include "lab/net.h"
 
 namespace tlslab {
@@ -17,6 +18,7 @@ namespace {
 constexpr int kExitOk = 0;
 constexpr int kExitExpectationNotMet = 1;
 constexpr int kExitUnreachable = 3;
+constexpr int kExitInterrupted = 130;  // 128 + SIGINT, as run, check and serve
 
 constexpr const char* kUsage =
     "usage: tlslab probe HOST:PORT [flags]\n"
@@ -105,9 +107,11 @@ void ValidateProbeCommand(const Config& config) {
   ValidateProbe(ToProbeConfig(config));
 }
 
-ProbeOutcome RunProbeCommand(const Config& config, Trace* trace) {
+ProbeOutcome RunProbeCommand(const Config& config, Trace* trace, int stop_fd) {
   ProbeOutcome out;
-  out.result = RunProbe(ToProbeConfig(config), trace);
+  ProbeConfig probe = ToProbeConfig(config);
+  probe.stop_fd = stop_fd;
+  out.result = RunProbe(probe, trace);
   out.verdict = Judge(out.result);
   if (out.result.reach == Reach::kTls && !config.probe.expect.empty()) {
     out.expect = CheckExpectation(out.verdict, config.probe.expect);
@@ -138,7 +142,10 @@ int ProbeCommand(const Args& args) {
     ValidateProbeCommand(config);
     std::unique_ptr<Trace> trace;
     if (config.output.trace) trace = std::make_unique<Trace>(stderr);
-    const ProbeOutcome outcome = RunProbeCommand(config, trace.get());
+    // SIGINT/SIGTERM end the probe as they end a run: what was measured is printed (complete
+    // JSON with "interrupted": true) and the exit code is 130.
+    const StopSignals signals;
+    const ProbeOutcome outcome = RunProbeCommand(config, trace.get(), signals.fd());
     const bool reached = outcome.result.reach == Reach::kTls;
     const std::string& expect = config.probe.expect;
     if (config.output.json) {
@@ -149,6 +156,10 @@ int ProbeCommand(const Args& args) {
       if (outcome.expect && outcome.expect->met) std::printf("expect %s: met\n", expect.c_str());
     }
     std::fflush(stdout);
+    if (outcome.result.interrupted) {
+      std::fprintf(stderr, "tlslab: interrupted: %s\n", outcome.verdict.line.c_str());
+      return kExitInterrupted;
+    }
     if (!reached) {
       std::fprintf(stderr, "tlslab: error: %s\n", outcome.verdict.line.c_str());
       return kExitUnreachable;

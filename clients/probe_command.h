@@ -24,7 +24,8 @@ struct ProbeOutcome {
   Verdict verdict;
   std::optional<ExpectOutcome> expect;
 };
-ProbeOutcome RunProbeCommand(const Config& config, Trace* trace);
+// stop_fd: readable = stop now (SIGINT/SIGTERM); the result then says interrupted.
+ProbeOutcome RunProbeCommand(const Config& config, Trace* trace, int stop_fd = -1);
 // The JSON document of `tlslab probe --json` (and of tlslab.probe() in Python).
 nlohmann::json ProbeDocument(const Config& config, const ProbeOutcome& outcome);
 }  // namespace tlslab

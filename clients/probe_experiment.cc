@@ -1,6 +1,8 @@
 // The probe's experiment: per row a baseline, then the cells (clients/probe.h describes the
 // plan). Connections come from the transport (probe_transport.h); the verdict is elsewhere
 // (probe_verdict.cc), pure.
+#include <poll.h>
+
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -61,6 +63,14 @@ class Prober {
       }
       bool first_connection = true;
       Step failed = ProbeRow(row, first_connection);
+      if (Stopping()) {  // whatever failed, it failed because every wait now ends at once
+        if (first_connection) result_.rows.pop_back();
+        result_.interrupted = true;
+        result_.reach = Reach::kFailed;
+        result_.failure = "interrupted (SIGINT or SIGTERM) after " +
+                          std::to_string(result_.connections) + " connections";
+        break;
+      }
       if (!failed) {
         spoke_tls_ = heard_tls_ = true;
         continue;
@@ -135,8 +145,22 @@ class Prober {
     return conn;
   }
 
+  // True once the stop fd is readable (it stays so: a signalfd is never read here).
+  bool Stopping() const {
+    if (config_.stop_fd < 0) return false;
+    pollfd p{config_.stop_fd, POLLIN, 0};
+    return poll(&p, 1, 0) > 0;
+  }
+
+  // The pause after a close, ended early by the stop fd.
   void Pause() const {
-    if (config_.pause.count() > 0) std::this_thread::sleep_for(config_.pause);
+    if (config_.pause.count() <= 0) return;
+    if (config_.stop_fd < 0) {
+      std::this_thread::sleep_for(config_.pause);
+      return;
+    }
+    pollfd p{config_.stop_fd, POLLIN, 0};
+    poll(&p, 1, static_cast<int>(config_.pause.count()));
   }
 
   // The baseline, then the cells. `first_connection` stays true while the row's first

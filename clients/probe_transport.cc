@@ -69,7 +69,9 @@ ProbeConnection::ProbeConnection(const ProbeConfig& config, const Endpoint& targ
       trace_(trace),
       id_(id),
       label_(std::move(label)),
-      timeout_(*config.checker.timeout) {}
+      timeout_(*config.checker.timeout) {
+  client_.SetStopFd(config.stop_fd);
+}
 
 ProbeConnection::~ProbeConnection() {
   if (client_.connected()) Close(CloseMode::kQuietReset);

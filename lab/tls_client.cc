@@ -101,8 +101,10 @@ bool TlsClient::WaitReady(short events, SteadyClock::time_point deadline) const 
     const auto left =
         std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
     if (left.count() <= 0) return false;
-    pollfd p{fd_, events, 0};
-    const int n = poll(&p, 1, static_cast<int>(std::min<long long>(left.count(), 60000)));
+    pollfd p[2] = {{fd_, events, 0}, {stop_fd_, POLLIN, 0}};
+    const nfds_t count = stop_fd_ >= 0 ? 2 : 1;
+    const int n = poll(p, count, static_cast<int>(std::min<long long>(left.count(), 60000)));
+    if (n > 0 && count == 2 && p[1].revents != 0) return false;  // asked to stop
     if (n > 0) return true;
     if (n < 0 && errno != EINTR) return true;  // the next read or write reports the error
   }

@@ -102,8 +102,12 @@ class TlsClient {
   // Flush, waiting for the socket until `deadline` while bytes stay queued.
   bool FlushUntil(SteadyClock::time_point deadline);
   // Waits until the socket is ready for `events` (POLLIN, POLLOUT). False when the deadline has
-  // passed, even if the socket is ready: a peer that keeps sending cannot extend a wait.
+  // passed, even if the socket is ready: a peer that keeps sending cannot extend a wait; false
+  // at once when the stop fd (SetStopFd) is readable.
   bool WaitReady(short events, SteadyClock::time_point deadline) const;
+  // A blocking caller (the probe) that must end early on SIGINT/SIGTERM gives the fd that
+  // becomes readable then (a signalfd, lab/monitor.h StopSignals); -1 = none.
+  void SetStopFd(int fd) { stop_fd_ = fd; }
 
   // Ends the connection as `mode` says (lab/vocabulary.h): close_notify or none, then FIN or
   // RST. kKeep is not a close; here it is a quiet FIN (used when a kept connection must end).
@@ -124,6 +128,7 @@ class TlsClient {
 
  private:
   int fd_ = -1;
+  int stop_fd_ = -1;
   PcapWriter* pcap_ = nullptr;
   std::unique_ptr<TlsStream> stream_;
   std::string outbox_;

@@ -243,6 +243,26 @@ def test_strict_server_is_strict_and_matches_its_profile(strict_target):
     assert set(doc["versions"]) >= {"tlslab", "openssl", "git_commit"}
 
 
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_ends_the_probe_with_what_it_measured(strict_target, sig):
+    """Issue 8 item 10: probe follows run's rules: complete JSON, exit 130, promptly."""
+    proc = subprocess.Popen(
+        [str(BIN), "probe", strict_target, "--pause", "2s", "--json"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    time.sleep(1.0)  # inside the first pause after a close
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=10)
+    took = time.monotonic() - sent
+    assert proc.returncode == 130, (proc.returncode, err)
+    assert took < 1.0, f"{took:.2f} s after the signal"
+    doc = json.loads(out)
+    assert doc["interrupted"] is True
+    assert doc["connections_total"] >= 1
+    assert err.startswith("tlslab: interrupted: "), err
+
+
 def test_expect_is_a_ci_gate(strict_target):
     ok = probe(strict_target, "--expect", "strict", "--repeat", "1")
     assert ok.returncode == 0, ok.stderr
