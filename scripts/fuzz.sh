@@ -21,15 +21,16 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-ensure_packages clang libclang-rt-14-dev "${TLSLAB_PACKAGES[@]}"
+ensure_packages clang libclang-rt-14-dev "${TLSLAB_BUILD_PACKAGES[@]}"
 cd "$TLSLAB_ROOT"
-CC=clang CXX=clang++ build build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
+CC=clang CXX=clang++ configure build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_CXX_COMPILER=clang++ \
   -DTLSLAB_BUILD_FUZZ=ON -DTLSLAB_WERROR=OFF -DTLSLAB_BUILD_TESTS=OFF -DTLSLAB_BUILD_BENCH=OFF \
   -DTLSLAB_BUILD_PYTHON=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo
+build build-fuzz
 mkdir -p build-fuzz/findings
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=1"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
-for target in server_conn stats_command duration flags targets_file; do
+for target in server_conn stats_command duration flags targets_file http_response; do
   [ -n "$only" ] && [ "$only" != "$target" ] && continue
   corpus="build-fuzz/corpus/$target"
   mkdir -p "$corpus"
