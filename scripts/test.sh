@@ -35,7 +35,7 @@ run_suite build release
 log "Python tests (the tlslab package, experiments, notebooks; release build only)"
 PYTHONPATH=build/python TLSLAB_BIN=build/tlslab "$TLSLAB_PYTHON" -m pytest -q \
   -p no:cacheprovider tests/python
-log "gates (tlslab gate: the incident's figures at a small scale, the harness ratio; ~20 s)"
+log "gates (tlslab gate: the incident's figures at a small scale, resumed/full handshake cost; ~20 s)"
 mkdir -p build/gate
 build/tlslab gate experiments/gates/incident.toml --junit build/gate/junit.xml \
   --markdown build/gate/summary.md
