@@ -172,27 +172,33 @@ def test_the_repositorys_harness_gates_are_valid():
 
 @pytest.mark.skipif(not os.environ.get("TLSLAB_GATE_HARNESS_RUNS"),
                     reason="long form (about 25 s per run): set TLSLAB_GATE_HARNESS_RUNS=20")
-def test_the_harness_gates_do_not_flap_and_catch_20_percent(tmp_path, capsys):
-    # experiments/gates/harness.toml against its committed baseline, N times: how often does an
-    # unchanged build fail (each gate counted), and how often would each invocation's real
-    # repetitions, made 20 % worse, have been caught (the gate's own comparison, compare()).
+def test_the_harness_gates_do_not_flap_and_catch_a_regression(tmp_path, capsys):
+    # experiments/gates/harness.toml against its committed baseline, N times: how often an
+    # unchanged build fails (each gate counted), and how often each invocation's real
+    # repetitions, made 20 % and 100 % worse, would have been caught (the gate's own comparison,
+    # compare(), with the gate's tolerance: a 20 % regression is below the 50 % it allows).
     runs = int(os.environ["TLSLAB_GATE_HARNESS_RUNS"])
     gf = _gate_file.load(HARNESS)
     stored = json.loads((REPO / "experiments/gates/harness.baseline.json").read_text())["gates"]
-    false_failures = detected = trials = 0
+    failures = {1.0: 0, 1.2: 0, 2.0: 0}
+    trials, changes = 0, []
     for i in range(runs):
         out = tmp_path / f"run{i}.json"
-        done = gate(HARNESS, "--save-baseline", out, timeout=600)  # measures, keeps the values
-        assert done.returncode == 0, done.stderr
+        # Measures, compares with the committed baseline (exit 0 or 1), and keeps the values.
+        done = gate(HARNESS, "--save-baseline", out, timeout=600)
+        assert done.returncode in (0, 1) and out.exists(), done.stderr
         values = json.loads(out.read_text())["gates"]
         for g in gf.gates:
             now, base = values[g.name]["values"], stored[g.name]["values"]
             kw = {"better": g.better, "tolerance": g.tolerance, "alpha": g.alpha}
-            false_failures += compare(base, now, **kw).failed
-            detected += compare(base, [v * 1.2 for v in now], **kw).failed
+            for factor in failures:
+                failures[factor] += compare(base, [v * factor for v in now], **kw).failed
+            changes.append(compare(base, now, **kw).change)
             trials += 1
     with capsys.disabled():
         print(f"\nharness gates, {runs} unchanged invocations x {len(gf.gates)} gates: "
-              f"{false_failures}/{trials} false failures; 20 % injected: {detected}/{trials} "
-              "detected")
-    assert false_failures <= max(1, trials // 10)
+              f"{failures[1.0]}/{trials} false failures; injected 20 %: {failures[1.2]}/"
+              f"{trials} detected, 100 %: {failures[2.0]}/{trials} detected; unchanged medians "
+              f"{min(changes):+.0%} to {max(changes):+.0%} from the baseline's")
+    assert failures[1.0] <= max(1, trials // 10)
+    assert failures[2.0] >= trials * 0.6
