@@ -37,10 +37,12 @@ run_suite build release
 log "Python tests (the tlslab package, experiments, notebooks; release build only)"
 PYTHONPATH=build/python TLSLAB_BIN=build/tlslab "$TLSLAB_PYTHON" -m pytest -q \
   -p no:cacheprovider tests/python
-log "gates (tlslab gate: the incident's figures at a small scale, resumed/full handshake cost; ~20 s)"
+log "gates (tlslab gate: the incident's figures at a small scale, resumed/full handshake cost, the harness overhead; ~40 s)"
 mkdir -p build/gate
 build/tlslab gate experiments/gates/incident.toml --junit build/gate/junit.xml \
   --markdown build/gate/summary.md
+build/tlslab gate experiments/gates/harness.toml --junit build/gate/harness-junit.xml \
+  --markdown build/gate/harness-summary.md
 log "install tests (cmake --install into a scratch prefix; the .deb when CI=true)"
 TLSLAB_BUILD_DIR=build "$TLSLAB_PYTHON" -m pytest -q -p no:cacheprovider tests/install
 log "interop tests (real openssl s_server, nginx, HAProxy, Java, Jetty)"

@@ -29,6 +29,9 @@ _GATE_KEYS = {
                              "repetitions", "tolerance", "alpha", "better"},
 }
 _BENCH_KEYS = {"command", "file", "name", "reference"}
+# [gate.reference] of a run or simulate gate with kind = "benchmark": a benchmark measured after
+# each repetition of the run (docs/ci-gating.md 1.3, "A benchmark as the reference").
+_REF_BENCH_KEYS = {"kind", "command", "name", "figure"}
 
 
 class GateFileError(ValueError):
@@ -56,7 +59,9 @@ class Gate:
     bound: float = math.nan
     source: str = ""  # "run", "simulate" or "benchmark"
     config: dict[str, Any] = field(default_factory=dict)  # run/simulate fields; benchmark table
-    reference: dict[str, Any] | None = None  # run/simulate fields of the reference
+    # run/simulate fields of the reference, or, with "kind": "benchmark", the benchmark table
+    # (command, name: a list of names whose figures add up, figure)
+    reference: dict[str, Any] | None = None
     repetitions: int = 5
     tolerance: float = 0.1
     alpha: float = 0.05
@@ -144,6 +149,43 @@ def _parse_source(path: Path, where: str, raw: dict[str, Any], kind: str) -> tup
     return source, table
 
 
+def _parse_reference(path: Path, where: str, table: dict[str, Any], source: str) -> dict:
+    """[gate.reference]: by default a second run (or simulation) of the gate's source; with
+    kind = "benchmark", a Google Benchmark command whose named benchmarks' figure, added up, is
+    the denominator (a check is a handshake plus its close_notify, two benchmarks)."""
+    kind = table.get("kind", source)
+    if kind == source:
+        return {k: v for k, v in table.items() if k != "kind"}
+    if kind != "benchmark":
+        raise _fail(path, where, f"[gate.reference] 'kind' must be \"{source}\" (the default) "
+                    f"or \"benchmark\", got {kind!r}")
+    unknown = sorted(set(table) - _REF_BENCH_KEYS)
+    if unknown:
+        raise _fail(path, where, f"[gate.reference]: unknown key '{unknown[0]}' for a benchmark "
+                    f"reference (known: {', '.join(sorted(_REF_BENCH_KEYS))})")
+    command = table.get("command")
+    if not isinstance(command, list) or not command or not all(
+            isinstance(a, str) for a in command):
+        raise _fail(path, where, "[gate.reference] 'command' must be a list of strings (the "
+                    "benchmark command, measured after each repetition)")
+    names = table.get("name")
+    names = [names] if isinstance(names, str) else names
+    if not isinstance(names, list) or not names or not all(
+            isinstance(n, str) and n for n in names):
+        raise _fail(path, where, "[gate.reference] needs 'name': a benchmark's name, or a list "
+                    "of names whose figures add up")
+    figure = table.get("figure", "cpu_time")
+    if not isinstance(figure, str) or not figure:
+        raise _fail(path, where, "[gate.reference] 'figure' must be a benchmark field "
+                    "(cpu_time, real_time or a counter)")
+    return {"kind": "benchmark", "command": command, "name": names, "figure": figure}
+
+
+def is_benchmark_reference(gate: Gate) -> bool:
+    """Whether the gate's reference is a benchmark rather than a second run."""
+    return gate.reference is not None and gate.reference.get("kind") == "benchmark"
+
+
 def _parse_gate(path: Path, index: int, raw: Any) -> Gate:
     where = f"[[gate]] #{index + 1}"
     raw = _table(path, where, raw, "gate")
@@ -187,7 +229,8 @@ def _parse_gate(path: Path, index: int, raw: Any) -> Gate:
     if reference is not None:
         if source == "benchmark":
             raise _fail(path, where, "a benchmark gate names its reference in [gate.benchmark]")
-        reference = _table(path, where, reference, "reference")
+        reference = _parse_reference(path, where, _table(path, where, reference, "reference"),
+                                     source)
     repetitions = _number(path, where, raw, "repetitions", 5, 2, 100)
     if not isinstance(repetitions, int):
         raise _fail(path, where, f"'repetitions' must be a whole number, got {repetitions!r}")
@@ -251,5 +294,5 @@ def server_ref(target: str) -> str | None:
     return match.group(1) if match else None
 
 
-__all__ = ["GateFileError", "Gate", "GatesFile", "ServerSpec", "load", "server_ref", "KINDS",
-           "VERDICTS"]
+__all__ = ["GateFileError", "Gate", "GatesFile", "ServerSpec", "load", "server_ref",
+           "is_benchmark_reference", "KINDS", "VERDICTS"]

@@ -18,6 +18,10 @@ from tlslab._gate_file import Gate, GateFileError
 
 # A benchmark command gets this long before it is stopped.
 _BENCH_TIMEOUT_S = 600.0
+# real_time and cpu_time are in each benchmark's time_unit (Google Benchmark's
+# src/json_reporter.cc); a benchmark reference reads them in microseconds, so that benchmarks of
+# different units add up.
+_US_PER_UNIT = {"ns": 1e-3, "us": 1.0, "ms": 1e3, "s": 1e6}
 
 
 def check_run_fields(gate: Gate, fields: dict[str, Any], where: str) -> None:
@@ -80,20 +84,51 @@ def measure(gate: Gate, fields: dict[str, Any]) -> tuple[float, dict[str, Any]]:
     return figure_of(gate, doc), doc
 
 
-def bench_command(gate: Gate, tlslab_dir: Path) -> list[str]:
-    """The benchmark command with $TLSLAB_DIR (the directory of the tlslab command, where the
-    build puts tlslab_bench) substituted, JSON output and the gate's repetitions added, and the
+def _bench_argv(command: list[str], tlslab_dir: Path, repetitions: int) -> list[str]:
+    """A benchmark command with $TLSLAB_DIR (the directory of the tlslab command, where the
+    build puts tlslab_bench) substituted, JSON output and the repetitions added, and the
     repetitions of all benchmarks interleaved at random unless the command says otherwise:
     the reference and the candidate then share the machine's load drift (random_interleaving.md
     in Google Benchmark's documentation reports the variance this removes)."""
-    argv = [a.replace("$TLSLAB_DIR", str(tlslab_dir)) for a in gate.config["command"]]
+    argv = [a.replace("$TLSLAB_DIR", str(tlslab_dir)) for a in command]
     if not any(a.startswith("--benchmark_format") for a in argv):
         argv.append("--benchmark_format=json")
     if not any(a.startswith("--benchmark_repetitions") for a in argv):
-        argv.append(f"--benchmark_repetitions={gate.repetitions}")
-    if not any(a.startswith("--benchmark_enable_random_interleaving") for a in argv):
+        argv.append(f"--benchmark_repetitions={repetitions}")
+    if repetitions > 1 and not any(
+            a.startswith("--benchmark_enable_random_interleaving") for a in argv):
         argv.append("--benchmark_enable_random_interleaving=true")
     return argv
+
+
+def bench_command(gate: Gate, tlslab_dir: Path) -> list[str]:
+    """The command of a [gate.benchmark], with the gate's repetitions (_bench_argv)."""
+    return _bench_argv(gate.config["command"], tlslab_dir, gate.repetitions)
+
+
+def reference_command(gate: Gate, tlslab_dir: Path) -> list[str]:
+    """The command of a benchmark [gate.reference]: one repetition, measured after each run."""
+    assert gate.reference is not None
+    return _bench_argv(gate.reference["command"], tlslab_dir, 1)
+
+
+def _run_bench(gate: Gate, argv: list[str]) -> dict[str, Any]:
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=_BENCH_TIMEOUT_S,
+                              stdin=subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise GateFileError(f"gate '{gate.name}': benchmark command not found: {argv[0]}"
+                            ) from None
+    except subprocess.TimeoutExpired:
+        raise RuntimeError(f"`{shlex.join(argv)}` did not finish in {_BENCH_TIMEOUT_S:.0f} s"
+                           ) from None
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [""])[-1]
+        raise RuntimeError(f"`{shlex.join(argv)}` exited with {done.returncode}: {last}")
+    try:
+        return json.loads(done.stdout)
+    except ValueError:
+        raise RuntimeError(f"`{shlex.join(argv)}` printed no JSON") from None
 
 
 def _bench_doc(gate: Gate, tlslab_dir: Path, gates_dir: Path) -> tuple[dict[str, Any], str]:
@@ -108,25 +143,11 @@ def _bench_doc(gate: Gate, tlslab_dir: Path, gates_dir: Path) -> tuple[dict[str,
             raise GateFileError(f"gate '{gate.name}': {path}: not Google Benchmark JSON "
                                 f"({type(e).__name__})") from None
     argv = bench_command(gate, tlslab_dir)
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=_BENCH_TIMEOUT_S,
-                              stdin=subprocess.DEVNULL)
-    except FileNotFoundError:
-        raise GateFileError(f"gate '{gate.name}': benchmark command not found: {argv[0]}"
-                            ) from None
-    except subprocess.TimeoutExpired:
-        raise RuntimeError(f"`{shlex.join(argv)}` did not finish in {_BENCH_TIMEOUT_S:.0f} s"
-                           ) from None
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or [""])[-1]
-        raise RuntimeError(f"`{shlex.join(argv)}` exited with {done.returncode}: {last}")
-    try:
-        return json.loads(done.stdout), shlex.join(argv)
-    except ValueError:
-        raise RuntimeError(f"`{shlex.join(argv)}` printed no JSON") from None
+    return _run_bench(gate, argv), shlex.join(argv)
 
 
-def _bench_values(gate: Gate, doc: dict[str, Any], name: str, origin: str) -> list[float]:
+def _bench_values(gate: Gate, doc: dict[str, Any], name: str, origin: str,
+                  figure: str | None = None, in_us: bool = False) -> list[float]:
     entries = doc.get("benchmarks") if isinstance(doc, dict) else None
     if not isinstance(entries, list):
         raise GateFileError(f"gate '{gate.name}': {origin}: no \"benchmarks\" list")
@@ -143,12 +164,15 @@ def _bench_values(gate: Gate, doc: dict[str, Any], name: str, origin: str) -> li
     failed = [b.get("error_message", "") for b in runs if b.get("error_occurred")]
     if failed:
         raise RuntimeError(f"benchmark '{name}' failed: {failed[0]}")
+    figure = figure or gate.figure
     values = []
     for b in runs:
-        value = b.get(gate.figure)
+        value = b.get(figure)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise GateFileError(f"gate '{gate.name}': benchmark '{name}' has no numeric "
-                                f"'{gate.figure}' (real_time, cpu_time or a counter)")
+                                f"'{figure}' (real_time, cpu_time or a counter)")
+        if in_us and figure in ("real_time", "cpu_time"):  # else the benchmark's time_unit
+            value *= _US_PER_UNIT.get(b.get("time_unit", "ns"), math.nan)
         values.append(float(value))
     return values
 
@@ -168,5 +192,21 @@ def bench_repetitions(gate: Gate, tlslab_dir: Path, gates_dir: Path) -> tuple[li
     return values, origin
 
 
+def reference_benchmark(gate: Gate, tlslab_dir: Path) -> float:
+    """One measurement of a benchmark [gate.reference]: the median over the command's
+    repetitions (one unless the command asks for more) of each named benchmark's figure, added
+    up over the names."""
+    assert gate.reference is not None
+    argv = reference_command(gate, tlslab_dir)
+    doc = _run_bench(gate, argv)
+    total = 0.0
+    for name in gate.reference["name"]:
+        values = sorted(_bench_values(gate, doc, name, "[gate.reference]",
+                                      gate.reference["figure"], in_us=True))
+        mid = len(values) // 2
+        total += values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+    return total
+
+
 __all__ = ["check_run_fields", "run_command_line", "figure_of", "measure", "bench_command",
-           "bench_repetitions"]
+           "reference_command", "bench_repetitions", "reference_benchmark"]

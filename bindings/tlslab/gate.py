@@ -115,6 +115,10 @@ def _baseline_key(gate: Gate) -> dict[str, Any]:
         what = {"benchmark": gate.config["name"], "reference": gate.config.get("reference")}
     else:
         what = {"ratio": gate.reference is not None}
+        if _gate_file.is_benchmark_reference(gate):
+            assert gate.reference is not None
+            what["reference"] = {"benchmark": gate.reference["name"],
+                                 "figure": gate.reference["figure"]}
     return {"figure": gate.figure, "source": gate.source, **what}
 
 
@@ -127,7 +131,7 @@ def _validate(gf: GatesFile, baseline: dict[str, Any] | None, saving: bool) -> N
                                 "no-resumption or a server profile (tlslab profiles)")
         if g.source == "run":
             _gate_measure.check_run_fields(g, g.config, "gate.run")
-            if g.reference is not None:
+            if g.reference is not None and not _gate_file.is_benchmark_reference(g):
                 _gate_measure.check_run_fields(g, g.reference, "gate.reference")
         if g.kind != "regression":
             continue
@@ -223,31 +227,51 @@ def _figure(g: Gate, ctx: _Context) -> Outcome:
                    reproduce, _run_detail(doc))
 
 
+def _repetitions(g: Gate, ctx: _Context) -> tuple[list[float], list[tuple[float, float]]]:
+    """A run (or simulate) gate's repetitions: the figure, or its ratio to the reference
+    measured right after it (a second run, or a benchmark); and the (figure, reference) pairs."""
+    values, pairs = [], []
+    for i in range(g.repetitions):
+        _progress(f"  '{g.name}': repetition {i + 1}/{g.repetitions}")
+        v, _ = _gate_measure.measure(g, g.config)
+        if g.reference is None:
+            values.append(v)
+            continue
+        if _gate_file.is_benchmark_reference(g):
+            r = _gate_measure.reference_benchmark(g, ctx.tlslab_dir)
+        else:
+            r, _ = _gate_measure.measure(g, g.reference)
+        pairs.append((v, r))
+        values.append(v / r if r else math.nan)
+    return values, pairs
+
+
 def _regression(g: Gate, ctx: _Context) -> Outcome:
-    reproduce = [ctx.rerun(g)]
+    reproduce, detail = [ctx.rerun(g)], []
     if g.source == "benchmark":
         values, origin = _gate_measure.bench_repetitions(g, ctx.tlslab_dir, ctx.gf.path.parent)
         reproduce.append(origin if "file" not in g.config else f"# {origin}")
     else:
-        values = []
-        for i in range(g.repetitions):
-            _progress(f"  '{g.name}': repetition {i + 1}/{g.repetitions}")
-            v, _ = _gate_measure.measure(g, g.config)
-            if g.reference is not None:
-                r, _ = _gate_measure.measure(g, g.reference)
-                v = v / r if r else math.nan
-            values.append(v)
+        values, pairs = _repetitions(g, ctx)
         if g.source == "run":
             reproduce.append(_gate_measure.run_command_line(g.config))
+        if _gate_file.is_benchmark_reference(g):
+            reproduce.append(shlex.join(_gate_measure.reference_command(g, ctx.tlslab_dir)))
+        if g.reference is not None:
+            detail += [f"{g.figure} of each run: {', '.join(f'{v:.4g}' for v, _ in pairs)}",
+                       f"reference of each: {', '.join(f'{r:.4g}' for _, r in pairs)}"
+                       + (f" ({g.reference['figure']} of {' + '.join(g.reference['name'])})"
+                          if _gate_file.is_benchmark_reference(g) else "")]
     what = f"{g.figure}" + (" / reference" if g.reference or g.config.get("reference") else "")
     if any(math.isnan(v) for v in values):
         return Outcome(g, False, f"{what}: {values}", "a number each repetition",
-                       "a repetition could not compute the figure", reproduce, values=values)
+                       "a repetition could not compute the figure", reproduce, detail,
+                       values=values)
     entry = (ctx.baseline or {}).get(g.name)
     measured = f"{what}: median {median(values):.4g} of {len(values)}"
     if entry is None:
         return Outcome(g, True, measured, "(no baseline: recorded)",
-                       "recorded for --save-baseline", reproduce, values=values)
+                       "recorded for --save-baseline", reproduce, detail, values=values)
     c = compare(entry["values"], values, better=g.better, tolerance=g.tolerance, alpha=g.alpha)
     return Outcome(
         g, not c.failed,
@@ -257,7 +281,8 @@ def _regression(g: Gate, ctx: _Context) -> Outcome:
         f"{g.alpha}", c.reason, reproduce,
         [f"current repetitions: {', '.join(f'{v:.4g}' for v in values)}",
          f"baseline repetitions: {', '.join(f'{v:.4g}' for v in entry['values'])}",
-         f"Mann-Whitney U = {c.utest.u:g} ({c.utest.method}), two-sided p = {c.utest.p:.4g}"],
+         f"Mann-Whitney U = {c.utest.u:g} ({c.utest.method}), two-sided p = {c.utest.p:.4g}",
+         *detail],
         values=values)
 
 
