@@ -24,11 +24,11 @@ import pytest
 
 from conftest import lab_check, netpath
 
-LOSS = 10.0  # percent on each end: enough closes lose their close_notify in a short run
-N = 10
+LOSS = 5.0  # percent on each end: enough closes lose their close_notify in a short run
+N = 20
 INTER = "200ms"
 RUN_S = 6.0
-SHARE_TOLERANCE = 0.10
+SHARE_TOLERANCE = 0.06  # two runs here: lab 0.922 and 0.968, real 0.938 and 0.950
 SERVER_FLAGS = ("--profile", "haproxy-frontend", "--backends", str(N), "--tls", "1.2",
                 "--tickets", "off")  # session IDs: the mechanism an RST costs (2.6)
 
