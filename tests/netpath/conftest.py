@@ -21,6 +21,9 @@ BIN = Path(os.environ.get("TLSLAB_BIN", str(REPO / "build" / "tlslab"))).resolve
 HELPER = REPO / "bindings" / "tlslab" / "netpath.py"
 READY_RE = re.compile(r"^ready backends=\d+ profile=\S+ listen=\S+ ports=([\d,]+)$", re.M)
 READY_TIMEOUT_S = 30.0
+# The long form (figures for a report, not CI): TLSLAB_NETPATH_RUN_S=30 lengthens each run of
+# the race and the incident; TLSLAB_NETPATH_LOSS=1 sets the race's loss (percent, each end).
+LONG_RUN_S = float(os.environ.get("TLSLAB_NETPATH_RUN_S", "0"))
 STOP_TIMEOUT_S = 15.0
 
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import lab_check, netem_missing, netpath
+from conftest import LONG_RUN_S, lab_check, netem_missing, netpath
 
 N = 20
 INTER_S = 0.5
-RUN_S = 5.0
+RUN_S = LONG_RUN_S or 5.0
 BROKEN_KEY_RATE = N / INTER_S
 
 
