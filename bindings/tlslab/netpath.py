@@ -123,6 +123,7 @@ class NetPath:
         self.client_addr = f"10.213.{k}.2"
         self.emulation = "none"
         self._made: list[str] = []
+        self._children: list[subprocess.Popen] = []
 
     # --- making and removing -------------------------------------------------------------
 
@@ -159,6 +160,18 @@ class NetPath:
 
     def close(self) -> None:
         """Stop what runs in the namespaces and delete them; safe to call twice."""
+        # Our own children first, by their Popen: one started just now may still be `ip netns
+        # exec` on its way into its namespace, where `ip netns pids` does not list it yet.
+        for child in self._children:
+            if child.poll() is None:
+                child.terminate()
+        for child in self._children:
+            try:
+                child.wait(timeout=_STOP_GRACE_S)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+        self._children = []
         for ns in self._made:
             self._stop_processes(ns)
         for ns in reversed(self._made):
@@ -246,7 +259,9 @@ class NetPath:
         return ["ip", "netns", "exec", self._ns(side), *[str(a) for a in argv]]
 
     def popen(self, side: str, argv: list[str], **kwargs: object) -> subprocess.Popen:
-        return subprocess.Popen(self.argv(side, argv), **kwargs)  # type: ignore[call-overload]
+        child = subprocess.Popen(self.argv(side, argv), **kwargs)  # type: ignore[call-overload]
+        self._children.append(child)  # stopped by close()
+        return child
 
     def run(self, side: str, argv: list[str], timeout: float,
             **kwargs: object) -> subprocess.CompletedProcess:

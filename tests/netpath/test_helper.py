@@ -103,7 +103,8 @@ def test_sigint_tears_everything_down(need_path) -> None:
     try:
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:  # both commands running in their namespaces
-            if len([p for p in ours_left(token) if "time.sleep" in p]) >= 2:
+            # Both in their namespaces: python itself, not `ip netns exec` on its way there.
+            if len([p for p in ours_left(token) if p.split()[1:2] == ["/usr/bin/python3"]]) >= 2:
                 break
             time.sleep(0.1)
         else:
@@ -117,3 +118,22 @@ def test_sigint_tears_everything_down(need_path) -> None:
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert ours_left(token) == []
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"delay": "5ms", "jitter": "1ms", "loss": "1%", "reorder": "25"},
+    {"delay": "500us"},
+    {"loss": 0.5},
+])
+def test_tc_takes_the_netem_arguments(need_path, kwargs) -> None:
+    """tc parses netem's arguments before the kernel sees them (tc-netem(8)): here they must
+    parse, even on a kernel without netem, where the kernel's refusal comes after the parse."""
+    args = netpath.NetPath(**kwargs)._netem_args()
+    scratch = f"{netpath.PREFIX}{secrets.token_hex(3)}-t"
+    subprocess.run(["ip", "netns", "add", scratch], check=True, timeout=10)
+    try:
+        done = subprocess.run(["ip", "netns", "exec", scratch, "tc", "qdisc", "add", "dev", "lo",
+                               "root", "netem", *args], capture_output=True, text=True, timeout=10)
+    finally:
+        subprocess.run(["ip", "netns", "del", scratch], timeout=10)
+    assert done.returncode == 0 or "qdisc kind is unknown" in done.stderr, (args, done.stderr)
