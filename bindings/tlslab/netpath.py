@@ -339,6 +339,7 @@ def _cli(argv: list[str]) -> int:
                                    f"{a.ready_timeout:.0f} s")
             client = path.popen("client", client_cmd, stdin=subprocess.DEVNULL)
             rc = client.wait()
+            rc = rc if rc >= 0 else 128 - rc  # killed by a signal: the shell's convention
         finally:
             if server.poll() is None:
                 server.send_signal(signal.SIGINT)  # tlslab serve prints its summary on SIGINT

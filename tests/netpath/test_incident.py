@@ -39,8 +39,8 @@ def test_incident_across_a_lossy_path(need_path, serve) -> None:
         print(f"\nincident across {what}: {name}: key rate {f['key_rate_per_s']:.1f}/s, "
               f"resumed {f['resumption_ratio']:.3f}, failures {f['check_failures_total']} of "
               f"{f['checks_total']}, checker CPU {f['checker_cpu_percent']:.1f}%, latency p50 "
-              f"{f['latency_ms']['p50']} ms; server close kinds {s['close_kinds']}, sessions "
-              f"removed {s['sessions_removed_total']}")
+              f"{f['latency_ms']['p50']} ms, server CPU {s['server_cpu_percent']:.1f}%; server "
+              f"close kinds {s['close_kinds']}, sessions removed {s['sessions_removed_total']}")
     assert broken["key_rate_per_s"] == pytest.approx(BROKEN_KEY_RATE, rel=0.3), broken
     assert broken["resumption_ratio"] < 0.1, broken
     assert fixed["key_rate_per_s"] <= 0.1 * BROKEN_KEY_RATE, fixed
