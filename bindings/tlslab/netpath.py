@@ -326,7 +326,7 @@ def _cli(argv: list[str]) -> int:
 
         server_cmd, client_cmd = command(a.server), command(a.client)
         print(f"netpath: {path.server_ns} {path.server_addr} <-> {path.client_ns} "
-              f"{path.client_addr}, {path.emulation} {' '.join(path._netem_args())}",
+              f"{path.client_addr}, {path.emulation} {' '.join(path._netem_args())}".rstrip(),
               file=sys.stderr)
         log = Path(scratch) / "server.log"
         with open(log, "w") as out:
