@@ -7,7 +7,8 @@
 Two namespaces with unique names (`tlslab-<token>-s` and `-c`), joined by a veth pair with the
 private addresses 10.213.<k>.1 (server) and .2 (client) in a /30 that exists only inside them;
 `tc qdisc ... netem` (delay, jitter, loss, reorder) on the egress of both ends, so the round
-trip is twice the delay. Leaving the block, after a failure or Ctrl-C too, kills every process
+trip is twice the delay; a jitter reorders packets too (tc-netem(8): each packet draws its own
+delay). Leaving the block, after a failure or Ctrl-C too, kills every process
 still in the namespaces and deletes them (the veth pair goes with them). Nothing is made in the
 host's own namespace.
 
