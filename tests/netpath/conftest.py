@@ -74,9 +74,12 @@ def need_netem(need_path) -> None:
 class Served:
     """`tlslab serve --json` in the server namespace: ports on ready, figures on SIGTERM."""
 
-    def __init__(self, path, workdir: Path, name: str, *flags: str) -> None:
+    def __init__(self, path, workdir: Path, name: str, *flags: str,
+                 listen: str | None = None) -> None:
+        """listen: the address in the server namespace (default its veth address)."""
         self.out, self.err = workdir / f"{name}.json", workdir / f"{name}.err"
-        argv = [str(BIN), "serve", "--listen", path.server_addr, "--duration", "0", "--json",
+        addr = listen or path.server_addr
+        argv = [str(BIN), "serve", "--listen", addr, "--duration", "0", "--json",
                 "--live", "off", "--key", "p256", *flags]
         with open(self.out, "wb") as out, open(self.err, "wb") as err:
             self.proc = path.popen("server", argv, stdin=subprocess.DEVNULL, stdout=out,
@@ -87,7 +90,7 @@ class Served:
             m = READY_RE.search(self.err.read_text(errors="replace"))
             if m:
                 self.ports = [int(p) for p in m[1].split(",")]
-                self.targets.write_text("".join(f"{path.server_addr}:{p}\n" for p in self.ports))
+                self.targets.write_text("".join(f"{addr}:{p}\n" for p in self.ports))
                 return
             if self.proc.poll() is not None:
                 break
@@ -123,8 +126,8 @@ def lab_check(path, targets: Path, *flags: str, duration_s: float) -> dict:
 def serve(tmp_path: Path) -> Iterator:
     started: list[Served] = []
 
-    def start(path, name: str, *flags: str) -> Served:
-        s = Served(path, tmp_path, name, *flags)
+    def start(path, name: str, *flags: str, listen: str | None = None) -> Served:
+        s = Served(path, tmp_path, name, *flags, listen=listen)
         started.append(s)
         return s
 
