@@ -21,12 +21,13 @@ same share (the segment with the close_notify lost, the server reads the RST alo
 connect check the real frontend keeps only about half its sessions, on loopback as across the
 veth path: the race of real-stacks.md 4.3. The lab profile keeps them all: it decides by what it
 read first (servers/server_conn.cc Finish), and Linux hands it the close_notify ahead of the RST
-(real-stacks.md 4.7). The race needs a close right behind an abbreviated handshake, whose last
-message is the client's Finished (RFC 5246 7.3), so the close_notify and the RST reach HAProxy
-while it is still finishing the handshake (inferred: HAProxy's handshake path was not read);
-an http check's close reaches it idle, after its response, and never loses. The test asserts
-what held in every run: agreement after http checks, and a race after connect checks that the
-lab profile does not show. Run with -s to print the table.
+(real-stacks.md 4.7). The race needs a close right behind the handshake: in one loopback
+`--trace` of 100 connect checks (one backend, 10 s), 31 of 40 closes after a full handshake kept
+the session and 30 of 60 after an abbreviated one; an http check's close reaches HAProxy idle
+after its response, and none lost. Why HAProxy acts on the RST when the close follows the
+handshake was not read in its source (inferred: both are pending when it next reads). The
+test asserts what held in every run: agreement after http checks, and a race after connect
+checks that the lab profile does not show. Run with -s to print the table.
 """
 
 from __future__ import annotations
