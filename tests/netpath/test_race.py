@@ -54,12 +54,12 @@ REAL_PORT = 20000  # the namespaces are new: nothing else listens there
 READY_TIMEOUT_S = 10.0
 # Lab and real kept shares after http checks agree within AGREE_SD binomial standard deviations
 # of their difference (pooled share, each side's offers), and never closer than AGREE_FLOOR is
-# asked. Five CI-length runs at 5 % loss: lab 0.927-0.968 of 123-157 offers, real 0.915-0.967
-# of 138-182, |lab - real| 0.012-0.049 against a 3.5 SD bound of about 0.09.
+# asked. Six CI-length runs at 5 % loss: lab 0.927-0.968 of 123-157 offers, real 0.915-0.967
+# of 138-182, |lab - real| 0.004-0.049 against a 3.5 SD bound of about 0.09.
 AGREE_SD = 3.5
 AGREE_FLOOR = 0.02
-# The real frontend's kept share after connect checks without loss: ten CI-length values
-# (loopback and veth, five runs) 0.372-0.567 of 337-391 offers, wider than binomial noise (the
+# The real frontend's kept share after connect checks without loss: twelve CI-length values
+# (loopback and veth, six runs) 0.372-0.567 of 337-391 offers, wider than binomial noise (the
 # race's odds move with the machine's load); the lab profile's was 1.000 in every one.
 CONNECT_RACE_BAND = (0.2, 0.85)
 CHECKER_FLAGS = ("--profile", "haproxy-2.6", "--close", "notify-reset", "--tls", "1.2",
