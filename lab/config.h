@@ -94,6 +94,8 @@ struct SimulationConfig {
   std::string costs_file;      // cost file (tlslab calibrate); empty = the shipped default
   uint64_t seed = 1;           // service-time jitter of the queueing model
   Millis resolution{0};        // time-series step; 0 = chosen from the duration
+  Millis rtt{0};               // network round trip between checker and backend (sim/streams.h
+                               // Model::NetworkUs); 0 = loopback, as the lab measures
   bool operator==(const SimulationConfig&) const = default;
 };
 

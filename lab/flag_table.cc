@@ -212,6 +212,9 @@ void AddSimulationFlags(std::vector<Flag>& t) {
   t.push_back(DurationFlag(
       "resolution", "time-series step (0 = chosen from the duration)", ForSimulate(),
       [](auto& c) -> auto& { return c.simulation.resolution; }));
+  t.push_back(DurationFlag(
+      "rtt", "network round trip per check round trip (TCP, TLS, HTTP); 0 = loopback",
+      ForSimulate(), [](auto& c) -> auto& { return c.simulation.rtt; }));
 }
 
 void AddProbeFlags(std::vector<Flag>& t) {

@@ -26,6 +26,8 @@ TLSLAB_TEST_PACKAGES=(
   dpkg-dev file
   # Real peers for tests/interop: they decide what the profiles claim.
   openssl nginx-light haproxy openjdk-17-jdk-headless libjetty9-java
+  # tests/netpath: namespaces, veth and tc (iproute2); the loss rule where the kernel has no netem
+  iproute2 nftables
 )
 
 log() { printf '\033[1m== %s\033[0m\n' "$*" >&2; }

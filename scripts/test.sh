@@ -47,6 +47,8 @@ log "install tests (cmake --install into a scratch prefix; the .deb when CI=true
 TLSLAB_BUILD_DIR=build "$TLSLAB_PYTHON" -m pytest -q -p no:cacheprovider tests/install
 log "interop tests (real openssl s_server, nginx, HAProxy, Java, Jetty)"
 "$TLSLAB_PYTHON" -m pytest -q -p no:cacheprovider tests/interop
+log "network path tests (namespaces, veth, netem; root only, each skip says why; ~40 s)"
+TLSLAB_BIN=build/tlslab "$TLSLAB_PYTHON" -m pytest -q -p no:cacheprovider tests/netpath
 
 if [ "$quick" -eq 0 ]; then
   # detect_leaks: every OpenSSL object is owned by RAII; a leak is a bug.

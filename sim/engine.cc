@@ -59,7 +59,8 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
       up += st.health.up() ? 1 : 0;
     }
     for (int kind = 0; kind < kSimKinds; ++kind) {
-      tally.latency.Record(static_cast<uint64_t>(md.CheckerCost(kind) + md.ServerCost(kind)),
+      tally.latency.Record(static_cast<uint64_t>(md.CheckerCost(kind) + md.ServerCost(kind) +
+                                                 static_cast<double>(md.NetworkUs(kind))),
                            tally.latency_count[static_cast<size_t>(kind)]);
     }
     series.Finish();
@@ -121,7 +122,13 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
     up = closed_form(series, tally);
     series_empty = false;
     std::tie(rho_checker, rho_server) = utilisation(series);
-    const double slowest = MaxOf(md.cost.checker) + MaxOf(md.cost.server);
+    // The network's round trips count too: past the timeout, checks fail (stepped).
+    int64_t slowest_network = 0;
+    for (int kind = 0; kind < kSimKinds; ++kind) {
+      slowest_network = std::max(slowest_network, md.NetworkUs(kind));
+    }
+    const double slowest =
+        MaxOf(md.cost.checker) + MaxOf(md.cost.server) + static_cast<double>(slowest_network);
     stepped = options.engine == SimOptions::Engine::kAuto &&
               (std::max(rho_checker, rho_server) > kQueueingThreshold ||
                slowest >= static_cast<double>(std::min(md.inter, md.timeout)));

@@ -55,6 +55,7 @@ void StepOne(const Model& md, int b, int lb, Stream& st, Slot* slots, SimSeries*
       completion = q->core_free[best];
     }
   }
+  if (!abandoned) completion += md.NetworkUs(kind);  // the network waits, no thread is busy
   bool ok = !refused;
   if (refused) ++tally.failures[static_cast<size_t>(CheckFailure::kConnect)];
   if (ok && completion - t > md.timeout) {
@@ -190,6 +191,7 @@ Model MakeModel(const Config& c, const CostSet& costs) {
   md.restart_every = sim.restart_every.count() * 1000;
   md.downtime = sim.restart_downtime.count() * 1000;
   md.groups = std::max(1, static_cast<int>(1.0 / sim.restart_share + 0.5));
+  md.rtt = sim.rtt.count() * 1000;
   return md;
 }
 

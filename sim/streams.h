@@ -49,6 +49,28 @@ struct Model {
   int64_t inter = 0, end = 0, timeout = 0, lifetime = 0;
   int64_t restart_every = 0, downtime = 0;
   int groups = 1;
+  int64_t rtt = 0;  // --rtt, microseconds
+
+  // The network's share of a check's latency: --rtt times the round trips the check waits for
+  // (the checker sends its close and does not wait: none for the close). TCP connect: one
+  // (SYN, SYN-ACK). TLS 1.2 full handshake: two (RFC 5246 7.3, Figure 1), abbreviated: one
+  // (Figure 2; the client's Finished rides with the request); TLS 1.3, full or resumed: one
+  // (RFC 8446 2, Figures 1 and 3). An http check: one more (request, response). A refused
+  // connection: the SYN and its RST.
+  int64_t NetworkUs(int kind) const {
+    const int64_t http = m.check == CheckKind::kHttp ? 1 : 0;
+    switch (kind) {
+      case kFresh:
+      case kRefused:
+        return rtt * (1 + (m.version == TlsVersion::kTls12 ? 2 : 1) + http);
+      case kResumed:
+        return rtt * (1 + 1 + http);
+      case kNoHandshake:
+        return rtt * http;
+      default:
+        return rtt;
+    }
+  }
 
   double CheckerCost(int kind) const { return Pick(cost.checker, kind); }
   double ServerCost(int kind) const { return Pick(cost.server, kind); }

@@ -43,6 +43,7 @@ Config EveryFieldChanged() {
   c.simulation.costs_file = "costs.json";
   c.simulation.seed = 7;
   c.simulation.resolution = Millis(60000);
+  c.simulation.rtt = Millis(20);
   c.checker.profile = "haproxy-1.7.4";
   c.checker.targets = {"127.0.0.1:9000", "[::1]:9001"};
   c.checker.targets_file = "targets.txt";
@@ -195,6 +196,7 @@ TEST(FlagsRoundTripTest, EveryFieldChangedDiffersFromItsDefault) {
   EXPECT_NE(c.simulation.costs_file, d.simulation.costs_file);
   EXPECT_NE(c.simulation.seed, d.simulation.seed);
   EXPECT_NE(c.simulation.resolution, d.simulation.resolution);
+  EXPECT_NE(c.simulation.rtt, d.simulation.rtt);
   EXPECT_NE(c.checker.profile, d.checker.profile);
   EXPECT_NE(c.checker.targets, d.checker.targets);
   EXPECT_NE(c.checker.targets_file, d.checker.targets_file);
