@@ -19,6 +19,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from typing import Any, Sequence
 
@@ -57,12 +58,12 @@ def host_info() -> dict[str, str]:
     except OSError:
         pass
     worker = ""
-    try:
-        from distributed import get_worker
-
-        worker = get_worker().address
-    except (ImportError, ValueError):
-        pass
+    distributed = sys.modules.get("distributed")  # a worker has it; a local sweep need not
+    if distributed is not None:
+        try:
+            worker = distributed.get_worker().address
+        except ValueError:  # not in a worker
+            pass
     return {
         "hostname": socket.gethostname(),
         "cpu_model": cpu or platform.processor() or platform.machine(),

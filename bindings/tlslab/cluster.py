@@ -174,6 +174,11 @@ def run_points(
             finished = [f for f in pending if f.done()]
             for future in finished:
                 pending.discard(future)
+                if future.status == "cancelled":
+                    raise RuntimeError(
+                        "a point was cancelled by the cluster (a scheduler restart, or "
+                        "this client was dropped); resume=True continues the sweep"
+                    )
                 if future.status != "finished":
                     error = future.exception(timeout=timeout)
                     raise RuntimeError(
