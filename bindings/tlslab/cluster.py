@@ -123,9 +123,13 @@ def machines(client: "distributed.Client", timeout: float) -> dict[str, dict[str
     checks = client.run(
         _worker.check, workers=list(found), on_error="return", callback_timeout=timeout + 30
     )
+    lost = {a: e for a, e in checks.items() if isinstance(e, BaseException)}
+    if len(lost) == len(checks):
+        address, error = sorted(lost.items())[0]
+        raise RuntimeError(f"no worker answered (worker {address}: {_one_line(error)})")
     for address, answer in sorted(checks.items()):
-        if isinstance(answer, BaseException):
-            raise RuntimeError(f"worker {address} did not answer: {_one_line(answer)}")
+        if address in lost:  # it died meanwhile: Dask gives it no point
+            continue
         if "error" in answer:
             raise RuntimeError(
                 f"worker {address} ({answer['host']['hostname']}) cannot run tlslab: "

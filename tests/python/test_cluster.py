@@ -183,16 +183,18 @@ KILLED_SCRIPT = textwrap.dedent(
 )
 
 
-def children_of(pid: int) -> list[int]:
-    """The processes whose parent is `pid` (/proc/PID/stat, field 4)."""
+def points_of(pid: int) -> list[int]:
+    """The `tlslab run` processes whose parent is `pid` (/proc/PID/stat, field 4): not the
+    `tlslab --help` of the sweep's check of the workers."""
     found = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
                 stat = (entry / "stat").read_text()
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid and argv[1:2] == [b"run"]:
                 found.append(int(entry.name))
     return found
 
@@ -212,11 +214,11 @@ def test_a_worker_killed_mid_point_its_point_runs_again_elsewhere(lab, tmp_path)
     )
     try:
         deadline = time.monotonic() + 40
-        while not children_of(w3.pid):  # w3 runs a point: its `tlslab run` process
+        while not points_of(w3.pid):  # w3 runs a point: its `tlslab run` process
             assert sweep.poll() is None, sweep.communicate()
             assert time.monotonic() < deadline, "w3 ran no point within 40 s"
             time.sleep(0.05)
-        point = children_of(w3.pid)
+        point = points_of(w3.pid)
         lab.kill(w3)
         _, err = sweep.communicate(timeout=90)
     finally:
