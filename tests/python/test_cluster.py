@@ -315,6 +315,10 @@ def test_an_unreachable_scheduler_is_one_line_within_the_timeout(tmp_path):
         tlslab.sweep(backends=[1, 2], cluster="nonsense://x", progress=False)
     with pytest.raises(ValueError, match="scheduler address"):
         tlslab.sweep(backends=[1, 2], cluster=8786, progress=False)
+    with pytest.raises(ValueError, match="mode='run', isolate=True"):
+        tlslab.sweep(backends=[1, 2], cluster=f"tcp://127.0.0.1:{port}", mode="simulate")
+    with pytest.raises(ValueError, match="go together"):
+        tlslab.run(cluster=f"tcp://127.0.0.1:{port}", server_host="w1", **SMALL)
 
 
 def test_a_worker_without_tlslab_is_named_in_one_line(lab, tmp_path):
