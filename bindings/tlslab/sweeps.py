@@ -18,7 +18,9 @@ from tlslab import cluster as _cluster
 from tlslab.config import Config, make_config
 from tlslab.info import versions as _versions
 from tlslab.runs import _SUBPROCESS_SLACK_S, run
-from tlslab.sweep_records import (
+from tlslab.sweep_records import (  # re-exported: tlslab.sweeps.* as before the move
+    CONTEXT_FIELDS,
+    SPREAD_FIGURES,
     _warn_mixed_cpus,
     append_record,
     error_record,
@@ -346,6 +348,8 @@ def describe_points(points: Sequence[tuple[dict[str, Any], Config]]) -> str:
 
 
 __all__ = [
+    "CONTEXT_FIELDS",
+    "SPREAD_FIGURES",
     "sweep",
     "expand",
     "load_sweep",
