@@ -321,6 +321,20 @@ def test_an_unreachable_scheduler_is_one_line_within_the_timeout(tmp_path):
         tlslab.run(cluster=f"tcp://127.0.0.1:{port}", server_host="w1", **SMALL)
 
 
+def test_the_sweep_script_says_a_bad_cluster_in_one_line(tmp_path):
+    script = Path(__file__).resolve().parents[2] / "experiments" / "sweep_backends.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--quick", "--backends", "2", "--out-dir", str(tmp_path),
+         "--cluster", "nonsense://x"],
+        env=python_env(), capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 2, done.stderr
+    errors = [ln for ln in done.stderr.splitlines() if "error" in ln.lower()]
+    assert len(errors) == 1, done.stderr
+    assert errors[0].startswith("sweep_backends: error: cluster: 'nonsense://x' is not a ")
+    assert "Traceback" not in done.stderr
+
+
 def test_a_worker_without_tlslab_is_named_in_one_line(lab, tmp_path):
     lab.start_workers(["bare"], None)
     try:
