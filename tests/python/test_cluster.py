@@ -273,6 +273,17 @@ def test_resume_after_a_lost_client_runs_only_what_is_missing(lab, tmp_path):
     assert sorted(r["point"]["backends"] for r in lines(out)) == [3, 4, 5]
 
 
+def test_a_failed_point_on_a_worker_is_skipped_or_raised_in_one_line(lab, tmp_path):
+    too_long = "/tmp/" + "x" * 200 + ".sock"  # the stats socket path is refused at run time
+    out = tmp_path / "e.jsonl"
+    df = tlslab.sweep(stats_socket=[too_long], duration="1s", out=out, errors="skip",
+                      cluster=lab.address, progress=False)
+    assert "path too long" in df["error"].iloc[0] and "error" in lines(out)[0]
+    with pytest.raises(ValueError, match=r"path too long.*\(on tcp://127\.0\.0\.1:\d+\)$"):
+        tlslab.sweep(stats_socket=[too_long], duration="1s", out=out, resume=True,
+                     cluster=lab.address, progress=False)
+
+
 def test_server_and_checker_on_two_workers(lab):
     with distributed.Client(lab.address, set_as_default=False, timeout=30) as client:
         w1, w2 = worker_address(client, "w1"), worker_address(client, "w2")
