@@ -20,6 +20,9 @@ and at the end:
     /usr/bin/python3 experiments/sweep_backends.py --quick   # 4 backend counts, 5 s runs, ~3 min
     /usr/bin/python3 experiments/sweep_backends.py           # 9 counts x 8, 20 s runs, ~30 min
     /usr/bin/python3 experiments/sweep_backends.py --backends 10,100 --tls 1.3 --dry-run
+    /usr/bin/python3 experiments/sweep_backends.py --cluster tcp://10.0.0.1:8786   # on Dask
+                                        # workers, one point per machine (README "On a Dask
+                                        # cluster")
 
 Note: on a small machine both sides share the cores (with whatever else runs there), so the
 checks can fall behind their schedule (timeouts, p99 latency over inter / 2, a key rate
@@ -79,7 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         "--in-process", action="store_true", help="run in this process (default: one per run)"
     )
     parser.add_argument("--dry-run", action="store_true", help="list the points and stop")
+    parser.add_argument(
+        "--cluster", metavar="ADDRESS", help="a Dask scheduler: run the points on its workers"
+    )
     args = parser.parse_args(argv)
+    if args.cluster and args.in_process:
+        parser.error("--cluster runs each point as a process on a worker: not with --in-process")
     backends = parse_list(args.backends or (QUICK_BACKENDS if args.quick else FULL_BACKENDS), int)
     inter = args.inter or ("1s" if args.quick else "2s")
     duration = args.duration or ("5s" if args.quick else "20s")
@@ -115,16 +123,21 @@ def main(argv: list[str] | None = None) -> int:
     def rewrite_table(_record: dict) -> None:  # results as they come
         tlslab.load_sweep(log).to_csv(table, index=False)
 
-    frame = tlslab.sweep(
-        **axes,
-        **fixed,
-        repeat=args.repeat,
-        out=log,
-        resume=True,
-        isolate=not args.in_process,
-        errors="skip",
-        on_point=rewrite_table,
-    )
+    try:
+        frame = tlslab.sweep(
+            **axes,
+            **fixed,
+            repeat=args.repeat,
+            out=log,
+            resume=True,
+            isolate=not args.in_process,
+            errors="skip",
+            on_point=rewrite_table,
+            cluster=args.cluster,
+        )
+    except (RuntimeError, ValueError) as e:  # the cluster: out of reach, no worker, no tlslab
+        print(f"sweep_backends: error: {e}", file=sys.stderr)
+        return 2
     frame.to_csv(table, index=False)
     failed = frame[frame["error"].notna()] if "error" in frame else frame.iloc[0:0]
     ok = frame.drop(failed.index)

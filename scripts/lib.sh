@@ -19,6 +19,7 @@ TLSLAB_TEST_PACKAGES=(
   pybind11-dev python3-dev python3-numpy python3-pandas python3-matplotlib python3-tqdm
   python3-nbclient python3-ipykernel python3-nbconvert flake8
   python3-yaml  # tests/python/test_gate_docs.py reads the CI examples of docs/ci-gating.md
+  python3-distributed  # tests/python/test_cluster.py: sweeps on a real dask-scheduler + workers
   # tests/e2e/test_pcap.py reads --pcap files with tshark
   tshark
   clang-format

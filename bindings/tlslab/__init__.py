@@ -15,7 +15,7 @@ pandas and matplotlib.
 - `Config`: one run's configuration (the flags of `tlslab run`, validated by the C++ core).
 - `run(...) -> Result`: one run; figures as attributes, `series` (1 Hz DataFrame), `to_dict()`.
 - `sweep(...) -> DataFrame`: the cross product of fields, one row per point, saved as JSONL
-  as it goes (resumable).
+  as it goes (resumable); `cluster=` runs the points on a Dask cluster (tlslab.cluster).
 - `simulate(...) -> Result`: the same fields simulated (`tlslab simulate`): any scale, days,
   nbthread, several load balancers, restarts; `sweep(..., mode="simulate")`.
 - `Server(...)`: virtual backends in this process for your own client code.

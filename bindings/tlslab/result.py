@@ -91,6 +91,8 @@ class Result:
         self.versions: dict[str, Any] = document.get("versions", {})
         self.elapsed_s = elapsed_s  # wall time of the call that produced this result
         self.isolated = isolated  # True when the run was a separate `tlslab run` process
+        # Where each side ran, for a run on a cluster: {"server": {...}, "checker": {...}}.
+        self.hosts: dict[str, Any] | None = document.get("hosts")
         self._config: Config | None = None
 
     @classmethod

@@ -5,50 +5,38 @@ points and `resume=True` continues it."""
 from __future__ import annotations
 
 import contextlib
-import datetime
 import fcntl
 import itertools
 import json
 import os
 import sys
-import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
-from tlslab import _flags
+from tlslab import _worker
+from tlslab import cluster as _cluster
 from tlslab.config import Config, make_config
 from tlslab.info import versions as _versions
-from tlslab.result import flatten_figures
-from tlslab.runs import run
+from tlslab.runs import _SUBPROCESS_SLACK_S, run
+from tlslab.sweep_records import (  # re-exported: tlslab.sweeps.* as before the move
+    CONTEXT_FIELDS,
+    SPREAD_FIGURES,
+    _warn_mixed_cpus,
+    append_record,
+    error_record,
+    load_sweep,
+    make_record,
+    read_records,
+    records_frame,
+    summarize,
+)
 
 if TYPE_CHECKING:
+    import distributed
     import pandas
 
-# Config fields every row carries (swept or not): what a plot or a table groups by.
-CONTEXT_FIELDS = (
-    "checker_profile",
-    "server_profile",
-    "check",
-    "tls",
-    "tickets",
-    "key",
-    "backends",
-    "inter",
-    "duration",
-)
-# Figures whose spread (standard deviation) summarize() reports next to the mean.
-SPREAD_FIGURES = (
-    "key_rate_per_s",
-    "max_key_rate_per_s",
-    "resumption_ratio",
-    "checker_cpu_percent",
-    "server_cpu_percent",
-    "checker_cpu_us_per_check",
-    "server_cpu_us_per_check",
-    "latency_ms_p50",
-    "latency_ms_p99",
-)
-_NOT_GROUPED = ("repetition", "elapsed_s", "error")
+# A run's outcome, keyed by (the point's config as JSON, repetition).
+_Key = tuple[str, int]
 
 
 def sweep(
@@ -64,6 +52,8 @@ def sweep(
     on_point: Callable[[dict[str, Any]], None] | None = None,
     mode: str = "run",
     simulation: Mapping[str, Any] | None = None,
+    cluster: "str | distributed.Client | None" = None,
+    cluster_timeout: float = _cluster.DEFAULT_TIMEOUT_S,
     **fields: Any,
 ) -> "pandas.DataFrame":
     """Runs every point of the cross product of the given field values.
@@ -92,13 +82,28 @@ def sweep(
             the same record and DataFrame columns, `tlslab simulate` on the same Config).
         simulation: fields only a simulation has (checker_threads, checkers, restart_every,
             ...), the same for every point; used with mode="simulate".
+        cluster: a Dask scheduler address ("tcp://10.0.0.1:8786") or a distributed.Client:
+            the points run on its workers that have the resource `tlslab-machine` (one point
+            per worker at a time, each a `tlslab run` process there; see tlslab.cluster for
+            how to start the workers), all at once; each is appended to `out` here as it
+            completes. A point whose worker dies runs again on another; each point is in
+            `out` once. Without it, the points run here, one after the other.
+        cluster_timeout: seconds to reach the scheduler, and that the sweep waits while the
+            cluster has no worker with the resource.
         **fields: Config fields: lists are swept, scalars fixed.
 
     Returns:
         A pandas DataFrame, one row per point: the swept fields (durations also in seconds,
         `<field>_s`), the context fields (profiles, check, tls, backends, inter, ...), the
-        effective close mode, and every numeric figure (nested ones flattened with '_', e.g.
-        `latency_ms_p99`, `sessions_removed_total_eof`).
+        effective close mode, every numeric figure (nested ones flattened with '_', e.g.
+        `latency_ms_p99`, `sessions_removed_total_eof`), and where it ran (`host`,
+        `cpu_model`). Rows from machines with different CPU models come with a warning:
+        their CPU figures are not comparable.
+
+    Raises:
+        ConfigError (a ValueError) for a bad field, before anything runs; with `cluster`,
+        RuntimeError (one line) when the scheduler cannot be reached within
+        `cluster_timeout`, no worker has the resource, or a worker has no `tlslab` command.
 
     Example:
         >>> import tlslab
@@ -114,12 +119,25 @@ def sweep(
         raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
     if mode not in ("run", "simulate"):
         raise ValueError(f"mode must be 'run' or 'simulate', got {mode!r}")
+    if cluster is not None and (mode != "run" or not isolate):
+        raise ValueError("cluster: a sweep on a cluster runs each point as a `tlslab run` "
+                         "process (mode='run', isolate=True)")
     points = expand(config, fields)
     path = Path(out) if out is not None else None
-    with _sole_writer(path):
+    with _sole_writer(path), _maybe_connect(cluster, cluster_timeout) as client:
         return _sweep_locked(
-            points, path, repeat, resume, isolate, progress, errors, on_point, mode, simulation
+            points, path, repeat, resume, isolate, progress, errors, on_point, mode, simulation,
+            client, cluster_timeout
         )
+
+
+@contextlib.contextmanager
+def _maybe_connect(cluster: Any, timeout: float) -> Iterator["distributed.Client | None"]:
+    if cluster is None:
+        yield None
+    else:
+        with _cluster.connect(cluster, timeout) as client:
+            yield client
 
 
 @contextlib.contextmanager
@@ -156,8 +174,10 @@ def _sweep_locked(
     on_point: Callable[[dict[str, Any]], None] | None,
     mode: str,
     simulation: Mapping[str, Any] | None,
+    client: "distributed.Client | None" = None,
+    cluster_timeout: float = _cluster.DEFAULT_TIMEOUT_S,
 ) -> "pandas.DataFrame":
-    done: dict[tuple[str, int], dict[str, Any]] = {}
+    done: dict[_Key, dict[str, Any]] = {}
     if path is not None and path.exists() and path.stat().st_size > 0:
         if not resume:
             raise FileExistsError(
@@ -174,19 +194,29 @@ def _sweep_locked(
                 scheduled.add((_config_key(cfg.to_dict()), k))
                 todo.append((point, cfg, k))
     stamp = _versions()
-    records: dict[tuple[str, int], dict[str, Any]] = dict(done)
+    records: dict[_Key, dict[str, Any]] = dict(done)
     total = len({_config_key(cfg.to_dict()) for _, cfg in points}) * repeat
     bar = _progress_bar(total, total - len(todo), progress)
+
+    def finished(record: dict[str, Any]) -> None:
+        key = (_config_key(record["config"]), record["repetition"])
+        if key in records:  # reported twice (a rerun): the first one stands
+            return
+        if path is not None:
+            append_record(path, record)
+        records[key] = record
+        if on_point is not None:
+            on_point(record)
+        bar.update(1)
+
     try:
-        for point, cfg, k in todo:
-            bar.set_postfix_str(_label(point), refresh=True)
-            record = _run_point(point, cfg, k, isolate, stamp, errors, mode, simulation)
-            if path is not None:
-                append_record(path, record)
-            records[(_config_key(record["config"]), k)] = record
-            if on_point is not None:
-                on_point(record)
-            bar.update(1)
+        if client is not None:
+            _run_on_cluster(client, todo, finished, bar, errors, stamp, cluster_timeout)
+        else:
+            host = _worker.host_info()
+            for point, cfg, k in todo:
+                bar.set_postfix_str(_label(point), refresh=True)
+                finished(_run_point(point, cfg, k, isolate, stamp, errors, mode, simulation, host))
     finally:
         bar.close()
     # Rows in the order of the points, each with this sweep's point (a record resumed from
@@ -198,7 +228,45 @@ def _sweep_locked(
         if (_config_key(cfg.to_dict()), k) in records
     ]
     frame = records_frame(ordered)
-    return summarize(frame) if repeat > 1 else frame
+    if repeat > 1:
+        return summarize(frame)
+    _warn_mixed_cpus(frame)
+    return frame
+
+
+def _run_on_cluster(
+    client: "distributed.Client",
+    todo: list[tuple[dict[str, Any], Config, int]],
+    finished: Callable[[dict[str, Any]], None],
+    bar: Any,
+    errors: str,
+    stamp: dict[str, str],
+    timeout: float,
+) -> None:
+    """The points on the cluster's workers (tlslab/cluster.py), each record handed to
+    finished() in this thread as its point completes, in whatever order they complete."""
+    if not todo:
+        return
+    _cluster.machines(client, timeout)
+    jobs = [
+        (["run", *cfg.to_argv()], (cfg.seconds("duration") or 0.0) + _SUBPROCESS_SLACK_S)
+        for _, cfg, _ in todo
+    ]
+
+    def done(index: int, answer: dict[str, Any]) -> None:
+        point, cfg, k = todo[index]
+        host = answer.get("host", {})
+        if "error" not in answer:
+            doc, elapsed = answer["doc"], answer["elapsed_s"]
+            record = make_record(point, cfg, k, stamp, host, doc, elapsed, True)
+        elif errors == "skip" and answer.get("kind") in ("value", "runtime", "timeout"):
+            record = error_record(point, cfg, k, stamp, host, answer["error"])
+        else:
+            _cluster.raise_error(answer)
+        bar.set_postfix_str(f"{_label(point)} on {host.get('hostname', '?')}", refresh=False)
+        finished(record)
+
+    _cluster.run_points(client, jobs, done, timeout)
 
 
 def expand(config: Config | None, fields: Mapping[str, Any]) -> list[tuple[dict[str, Any], Config]]:
@@ -232,8 +300,9 @@ def _run_point(
     errors: str,
     mode: str = "run",
     simulation: Mapping[str, Any] | None = None,
+    host: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    record: dict[str, Any] = {"point": point, "repetition": k, "config": cfg.to_dict()}
+    host = dict(host or _worker.host_info())
     try:
         if mode == "simulate":  # bindings/tlslab/simulation.py: the same figures, simulated
             from tlslab.simulation import simulate
@@ -246,23 +315,9 @@ def _run_point(
     except (RuntimeError, TimeoutError, ValueError) as e:
         if errors == "raise":
             raise
-        record.update(
-            error=str(e),
-            versions=stamp,
-            finished_at=datetime.datetime.now().isoformat(timespec="seconds"),
-        )
-        return record
-    doc = result.to_dict()
-    record.update(
-        figures=doc["figures"],
-        effective=doc.get("effective", {}),
-        versions={**stamp, **doc.get("versions", {})},
-        series=doc.get("series", []),
-        elapsed_s=round(result.elapsed_s or 0.0, 3),
-        isolated=isolate,
-        finished_at=datetime.datetime.now().isoformat(timespec="seconds"),
-    )
-    return record
+        return error_record(point, cfg, k, stamp, host, str(e))
+    elapsed = result.elapsed_s or 0.0
+    return make_record(point, cfg, k, stamp, host, result.to_dict(), elapsed, isolate)
 
 
 def _config_key(config: Mapping[str, Any]) -> str:
@@ -287,139 +342,14 @@ def _progress_bar(total: int, initial: int, enabled: bool) -> Any:
     )
 
 
-# ---- the JSONL file
-
-
-def append_record(path: Path, record: Mapping[str, Any]) -> None:
-    """Appends one record as a line, flushed and synced: a crash loses no completed run. A
-    torn last line (a crash mid-write) is ended first so the new record stays readable."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record, sort_keys=True) + "\n"
-    with open(path, "a+b") as f:
-        if f.tell() > 0:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                line = "\n" + line
-        f.write(line.encode())
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
-    """The records of a JSONL sweep file; unreadable lines (a torn write) are skipped with a
-    warning."""
-    records = []
-    with open(path, encoding="utf-8") as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                warnings.warn(
-                    f"{path}:{number}: skipping an unreadable line (a torn write?)", stacklevel=2
-                )
-    return records
-
-
-def load_sweep(path: str | os.PathLike) -> "pandas.DataFrame":
-    """A JSONL sweep file as a DataFrame, one row per run (repetitions not merged; see
-    summarize()).
-
-    Example:
-        >>> import tlslab
-        >>> df = tlslab.load_sweep("experiments/results/sweep_backends.jsonl")  # doctest: +SKIP
-    """
-    return records_frame(read_records(path))
-
-
-def records_frame(records: Iterable[Mapping[str, Any]]) -> "pandas.DataFrame":
-    """Records -> DataFrame, one row per run: swept fields (durations also as `<field>_s`),
-    context fields, `effective_close`, `repetition`, figures, `elapsed_s` (and `error`)."""
-    import pandas
-
-    rows = []
-    for record in records:
-        row: dict[str, Any] = {}
-        config = record["config"]
-        for name, value in record.get("point", {}).items():
-            row[name] = value
-            seconds = _seconds(name, value)
-            if seconds is not None:
-                row[f"{name}_s"] = seconds
-        for name in CONTEXT_FIELDS:
-            row.setdefault(name, config.get(name))
-        if "inter_s" not in row and config.get("inter") is not None:
-            row["inter_s"] = _seconds("inter", config["inter"])
-        row["effective_close"] = record.get("effective", {}).get("close")
-        row["repetition"] = record.get("repetition", 0)
-        row.update(flatten_figures(record.get("figures", {})))
-        row["elapsed_s"] = record.get("elapsed_s")
-        if "error" in record:
-            row["error"] = record["error"]
-        rows.append(row)
-    return pandas.DataFrame(rows)
-
-
-def _seconds(field: str, value: Any) -> float | None:
-    flag = _flags.flags("run").get(field)
-    if flag is None or flag.type != "duration" or not isinstance(value, str):
-        return None
-    from tlslab._core import core
-
-    return core.parse_duration_ms(value) / 1000.0
-
-
-def summarize(frame: "pandas.DataFrame") -> "pandas.DataFrame":
-    """One row per point: the mean of every figure over the repetitions, the standard
-    deviation of the main ones (`<figure>_std`), and `repetitions`.
-
-    Example:
-        >>> import pandas, tlslab
-        >>> raw = pandas.DataFrame({"backends": [10, 10], "repetition": [0, 1],
-        ...                         "key_rate_per_s": [4.0, 6.0]})
-        >>> summary = tlslab.summarize(raw)
-        >>> summary[["backends", "key_rate_per_s", "repetitions"]].to_dict("records")
-        [{'backends': 10, 'key_rate_per_s': 5.0, 'repetitions': 2}]
-        >>> round(summary["key_rate_per_s_std"][0], 3)
-        1.414
-    """
-    import pandas
-
-    if frame.empty:
-        return frame
-    keys = [c for c in frame.columns if c not in _NOT_GROUPED and not _is_figure(frame, c)]
-    figures = [c for c in frame.columns if _is_figure(frame, c) and c not in _NOT_GROUPED]
-    groups = frame.groupby(keys, dropna=False, sort=False)
-    mean = groups[figures].mean(numeric_only=True)
-    std = groups[[c for c in SPREAD_FIGURES if c in figures]].std()
-    std.columns = [f"{c}_std" for c in std.columns]
-    count = groups.size().rename("repetitions")
-    merged = pandas.concat([mean, std, count], axis=1).reset_index()
-    return merged
-
-
-def _is_figure(frame: "pandas.DataFrame", column: str) -> bool:
-    """Figures are the numeric columns that are not config (swept or context) columns."""
-    if column in CONTEXT_FIELDS or column.endswith("_s") and column[:-2] in CONTEXT_FIELDS:
-        return False
-    if (
-        column in _flags.flags("run")
-        or column.endswith("_s")
-        and column[:-2] in _flags.flags("run")
-    ):
-        return False
-    import pandas.api.types as ptypes
-
-    return ptypes.is_numeric_dtype(frame[column]) or ptypes.is_bool_dtype(frame[column])
-
-
 def describe_points(points: Sequence[tuple[dict[str, Any], Config]]) -> str:
     """One line per point, for a dry run."""
     return "\n".join(_label(p) or "(the base config)" for p, _ in points)
 
 
 __all__ = [
+    "CONTEXT_FIELDS",
+    "SPREAD_FIGURES",
     "sweep",
     "expand",
     "load_sweep",

@@ -15,6 +15,7 @@ MODULES = [
     "tlslab.simulation",
     "tlslab.server",
     "tlslab.sweeps",
+    "tlslab.sweep_records",
     "tlslab.info",
     "tlslab.plot",
     "tlslab.analysis",
