@@ -21,6 +21,8 @@ TLSLAB_TEST_PACKAGES=(
   python3-yaml  # tests/python/test_gate_docs.py reads the CI examples of docs/ci-gating.md
   # tests/e2e/test_pcap.py reads --pcap files with tshark
   tshark
+  # tests/e2e/test_metrics_prometheus.py scrapes a run with a real Prometheus
+  prometheus
   clang-format
   # packaging: dpkg-shlibdeps for `cpack -G DEB` (tests/install)
   dpkg-dev file

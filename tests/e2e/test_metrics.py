@@ -5,11 +5,15 @@ Prometheus scraping a run: tests/e2e/test_metrics_prometheus.py."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import time
+from pathlib import Path
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[2]
 
 TIMEOUT_S = 20.0
 ERROR_PREFIX = "tlslab: error: "
@@ -184,3 +188,8 @@ def test_run_metrics_live_key_rate_and_per_server_failures(cli, spawn) -> None:
     assert samples[("haproxy_backend_active_servers", '{proxy="tlslab"}')] == 10
     assert samples[("tlslab_server_sessions_removed_total", '{kind="reset"}')] > 0
     assert run.wait(30) == 0, run.stderr()
+    # docs/grafana-dashboard.json queries only names that a run exports.
+    dashboard = json.loads((REPO / "docs" / "grafana-dashboard.json").read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    used = {n for e in exprs for n in re.findall(r"\b(?:haproxy|tlslab)_\w+", e)}
+    assert used and used <= set(types), used - set(types)
