@@ -14,7 +14,8 @@ not at all, and the window's edges differ from the JSON's by up to one second; a
 40 keys/s with a +-1 jitter per second that is a few percent at most. About 20 s in all;
 everything started is killed in teardown. Skips when prometheus is not installed.
 
-Run with -s to print the query, its result and the JSON figure side by side.
+Run with -s to print the query, its result and the JSON figure side by side;
+TLSLAB_METRICS_LONG=1 for the incident's scale (600 backends, inter 2s, 30 s).
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ import urllib.request
 
 import pytest
 
-BACKENDS = 40
-INTER = "1s"
-DURATION_S = 12
+# TLSLAB_METRICS_LONG=1: the incident's scale instead (600 backends, inter 2s: 300 keys/s), 30 s.
+LONG = os.environ.get("TLSLAB_METRICS_LONG") == "1"
+BACKENDS = 600 if LONG else 40
+INTER_S = 2 if LONG else 1
+DURATION_S = 30 if LONG else 12
 TOLERANCE = 0.10
 
 
@@ -100,7 +103,7 @@ def prometheus(tmp_path):
 def test_prometheus_key_rate_matches_the_json_figure(cli, prometheus) -> None:
     metrics_port, prom_port = prometheus
     doc = cli.lab("--server-profile", "strict", "--checker-profile", "haproxy-1.7.3",
-                  "--backends", BACKENDS, "--inter", INTER, "--duration", f"{DURATION_S}s",
+                  "--backends", BACKENDS, "--inter", f"{INTER_S}s", "--duration", f"{DURATION_S}s",
                   "--key", "p256", "--metrics", f"127.0.0.1:{metrics_port}")  # fmt: skip
     figures = doc["figures"]
     time.sleep(1.5)  # the last scrapes are stored (and fail, the run having ended)
@@ -129,7 +132,9 @@ def test_prometheus_key_rate_matches_the_json_figure(cli, prometheus) -> None:
           f"{json_rate:.2f} (steady window from {figures['steady_window']['from_s']:.2f} s, "
           f"{figures['steady_window']['seconds']:.2f} s)\n  max: Prometheus {prom_max:g}, JSON "
           f"max_key_rate_per_s {figures['max_key_rate_per_s']:g}")
-    assert json_rate > 0.8 * BACKENDS, figures  # the broken pair: one full handshake a check
+    # The broken pair: one full handshake a check, backends / inter (less when a loaded machine
+    # lets checks time out).
+    assert json_rate > 0.5 * BACKENDS / INTER_S, figures
     assert math.isclose(prom_rate, json_rate, rel_tol=TOLERANCE), (prom_rate, json_rate)
     # The maximum is the same rule over the same seconds; the very last second may be unscraped.
     # (The JSON rounds to 2 decimals.)
