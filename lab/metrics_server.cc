@@ -123,10 +123,10 @@ std::string MetricsReply(const MetricsRequest& request, std::string_view body) {
   return out;
 }
 
-std::unique_ptr<MetricsServer> StartMetricsServer(const std::string& value) {
+std::unique_ptr<MetricsServer> StartMetricsServer(const std::string& value, MetricsSource source) {
   if (value.empty()) return nullptr;
   const Endpoint at = ParseMetricsAddress(value);
-  auto server = std::make_unique<MetricsServer>(at);
+  auto server = std::make_unique<MetricsServer>(at, std::move(source));
   if (!IsLoopback(at)) {
     std::fprintf(stderr,
                  "tlslab: warning: --metrics listens on %s, not a loopback address: other "
@@ -136,7 +136,8 @@ std::unique_ptr<MetricsServer> StartMetricsServer(const std::string& value) {
   return server;
 }
 
-MetricsServer::MetricsServer(const Endpoint& at) {
+MetricsServer::MetricsServer(const Endpoint& at, MetricsSource source)
+    : source_(std::move(source)) {
   try {
     listen_fd_ = Listen(at, 64);
   } catch (const RuntimeError& e) {
@@ -171,6 +172,7 @@ void MetricsServer::Publish(std::vector<MetricFamily> families) {
 }
 
 std::string MetricsServer::Render(MetricsFormat format) {
+  if (source_) return RenderMetrics(source_(), format);
   std::lock_guard lock(mu_);
   return RenderMetrics(families_, format);
 }

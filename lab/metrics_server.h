@@ -9,6 +9,7 @@
 // methods, 404 for other paths); every reply closes its connection.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -46,13 +47,17 @@ std::string MetricsReply(const MetricsRequest& request, std::string_view body);
 class MetricsServer;
 // The server for `--metrics VALUE`, listening; nullptr when VALUE is empty. Warns on stderr when
 // the address is not loopback (other machines can read the figures).
-std::unique_ptr<MetricsServer> StartMetricsServer(const std::string& value);
+// With a `source`, each scrape calls it (on the server's thread) instead of reading what
+// Publish() left: for a caller with no 1 Hz monitor (tlslab.Server in Python).
+using MetricsSource = std::function<std::vector<MetricFamily>()>;
+std::unique_ptr<MetricsServer> StartMetricsServer(const std::string& value,
+                                                  MetricsSource source = nullptr);
 
 class MetricsServer {
  public:
   // Listens at once, so that a port in use is refused before the run starts: UsageError
   // ("--metrics: cannot listen on ...").
-  explicit MetricsServer(const Endpoint& at);
+  explicit MetricsServer(const Endpoint& at, MetricsSource source = nullptr);
   ~MetricsServer();  // stops the thread and closes every connection
   MetricsServer(const MetricsServer&) = delete;
   MetricsServer& operator=(const MetricsServer&) = delete;
@@ -80,6 +85,7 @@ class MetricsServer {
   std::vector<Client> clients_;  // the server thread's alone
   std::mutex mu_;
   std::vector<MetricFamily> families_;  // guarded by mu_
+  MetricsSource source_;
   std::thread thread_;
 };
 
