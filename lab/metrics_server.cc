@@ -191,6 +191,18 @@ void MetricsServer::Accept(Clock::time_point now) {
 }
 
 void MetricsServer::OnClient(Client& c, short revents) {
+  if (c.sent) {
+    // Lingering close (RFC 9112 section 9.6): what the client still sends is read and dropped
+    // until it closes (or its time is over), so that our close cannot turn into an RST that
+    // destroys the reply before the client has read it.
+    char buf[1024];
+    const ssize_t n = recv(c.fd, buf, sizeof buf, 0);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+      close(c.fd);
+      c.fd = -1;
+    }
+    return;
+  }
   if (!c.replied) {
     char buf[1024];
     const ssize_t n = recv(c.fd, buf, sizeof buf, 0);
@@ -209,9 +221,12 @@ void MetricsServer::OnClient(Client& c, short revents) {
   }
   const ssize_t n = send(c.fd, c.out.data(), c.out.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
   if (n > 0) c.out.erase(0, static_cast<size_t>(n));
-  if (c.out.empty() || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+  if (n < 0 && errno != EAGAIN && errno != EINTR) {
     close(c.fd);
     c.fd = -1;
+  } else if (c.out.empty()) {
+    shutdown(c.fd, SHUT_WR);  // the reply ends here (FIN); then the lingering close above
+    c.sent = true;
   }
 }
 
@@ -219,7 +234,8 @@ void MetricsServer::Serve() {
   std::vector<pollfd> fds;
   for (;;) {
     const Clock::time_point now = Clock::now();
-    // Out of time: a client that has not sent its request, or not taken its reply, is dropped.
+    // Out of time: a client that has not sent its request, taken its reply or closed after it
+    // is dropped.
     for (Client& c : clients_) {
       if (now >= c.deadline) {
         close(c.fd);
@@ -229,7 +245,8 @@ void MetricsServer::Serve() {
     std::erase_if(clients_, [](const Client& c) { return c.fd < 0; });
     fds.assign({pollfd{stop_fd_, POLLIN, 0}, pollfd{listen_fd_, POLLIN, 0}});
     for (const Client& c : clients_) {
-      fds.push_back({c.fd, static_cast<short>(c.replied ? POLLOUT : POLLIN), 0});
+      const bool sending = c.replied && !c.sent;
+      fds.push_back({c.fd, static_cast<short>(sending ? POLLOUT : POLLIN), 0});
     }
     // Wake at least every 100 ms to expire clients.
     if (poll(fds.data(), fds.size(), 100) < 0 && errno != EINTR) return;

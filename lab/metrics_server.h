@@ -6,7 +6,8 @@
 // Every bound is fixed: at most kMetricsMaxClients connections (the oldest is dropped for a
 // newcomer), each with kMetricsClientTime to send its request and take the reply, and at most
 // kMetricsRequestMax bytes of request head (then 431). GET /metrics only (405 for other
-// methods, 404 for other paths); every reply closes its connection.
+// methods, 404 for other paths); every reply closes its connection (a lingering close: the
+// client's own close is awaited within its time).
 #pragma once
 
 #include <functional>
@@ -72,7 +73,8 @@ class MetricsServer {
     Clock::time_point deadline;
     std::string in;
     std::string out;
-    bool replied = false;
+    bool replied = false;  // the reply is in `out`
+    bool sent = false;     // and all of it went out: only the client's close is awaited
   };
   void Serve();
   void Accept(Clock::time_point now);
