@@ -11,7 +11,8 @@ RunReport RunLab(const Config& config, int stop_fd, Trace* trace) {
   server_config.output.pcap_file.clear();
   ServerEngine server(server_config, trace);
   server.Start();
-  ServerSide side{[&server] { return server.Totals(); }, [&server] { return server.CpuNs(); }};
+  ServerSide side{[&server] { return server.Totals(); }, [&server] { return server.CpuNs(); },
+                  [&server] { return server.PerBackend(); }};
   RunReport report = RunChecks(Command::kRun, config, server.endpoints(), side, stop_fd, trace);
   server.Stop();
   server.Join();

@@ -12,6 +12,8 @@
 #include "bindings/bindings.h"
 #include "lab/errors.h"
 #include "lab/flags.h"
+#include "lab/metrics.h"
+#include "lab/metrics_server.h"
 #include "lab/report.h"
 #include "servers/server_engine.h"
 
@@ -25,9 +27,13 @@ class Server {
   explicit Server(const BoundConfig& bound) : config_(bound.config) {
     if (config_.output.trace) trace_ = std::make_unique<Trace>(stderr);
     {
-      py::gil_scoped_release nogil;  // building contexts and certificates takes a while
-      engine_ = std::make_unique<ServerEngine>(config_, trace_.get());
+      py::gil_scoped_release nogil;         // building contexts and certificates takes a while
       SignalsBlockedForNewThreads blocked;  // the event loops leave signals to Python
+      // --metrics first, as `tlslab serve` does: a port in use is refused before the backends
+      // listen. Each scrape reads the live counters (no 1 Hz monitor here).
+      metrics_ = StartMetricsServer(config_.output.metrics, [this] { return Families(); });
+      std::lock_guard lock(mutex_);  // the metrics thread may look at engine_ already
+      engine_ = std::make_unique<ServerEngine>(config_, trace_.get());
       engine_->Start();
     }
     started_ = Clock::now();
@@ -46,6 +52,11 @@ class Server {
   // engine_; both take it without the GIL, so neither can deadlock against the other.
   void Close() {
     py::gil_scoped_release nogil;
+    {
+      // First, and without mutex_: the metrics thread takes mutex_ while it is joined here.
+      std::lock_guard metrics_lock(metrics_mutex_);
+      metrics_.reset();
+    }
     std::lock_guard lock(mutex_);
     if (!engine_) return;
     engine_->Stop();
@@ -71,6 +82,18 @@ class Server {
     return ToPython(ToJson(ServerFigures{t, seconds, cpu_ns}));
   }
 
+  // The server side's families for --metrics, on the metrics thread; none once closed.
+  std::vector<MetricFamily> Families() const {
+    std::lock_guard lock(mutex_);
+    if (!engine_) return {};
+    MetricsInput in;
+    in.server = true;
+    in.now.server = engine_->Totals();
+    in.now.server_cpu_ns = engine_->CpuNs();
+    in.backends = engine_->PerBackend();
+    return LabMetricFamilies(in);
+  }
+
   const std::vector<int>& ports() const { return ports_; }
   const std::vector<std::string>& targets() const { return targets_; }
   bool closed() const {
@@ -87,6 +110,8 @@ class Server {
   Clock::time_point started_;
   std::vector<int> ports_;
   std::vector<std::string> targets_;
+  std::mutex metrics_mutex_;
+  std::unique_ptr<MetricsServer> metrics_;  // --metrics, guarded by metrics_mutex_; stopped first
 };
 
 }  // namespace

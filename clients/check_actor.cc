@@ -295,6 +295,10 @@ void CheckActor::EndCheck(bool ok) {
   ctx_.counters->checks.Add();
   if (!ok) ctx_.counters->check_failures.Add();
   const bool changed = ok ? health_.OnSuccess() : health_.OnFailure();
+  counters_.checks.Add();
+  if (!ok) counters_.failures.Add();
+  if (changed && !health_.up()) counters_.up_down.Add();
+  counters_.up.store(health_.up(), std::memory_order_relaxed);
   if (changed) Trace(health_.up() ? "backend UP" : "backend DOWN");
   ScheduleNext();
 }

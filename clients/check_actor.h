@@ -59,6 +59,8 @@ class CheckActor : public IoHandler {
   void OnNewSession(SSL_SESSION* session);  // from the new-session callback
 
   const Health& health() const { return health_; }
+  const ServerCheckCounters& counters() const { return counters_; }
+  const Endpoint& target() const { return target_; }
 
  private:
   enum class State { kIdle, kConnecting, kHandshaking, kRequest, kAwaitTicket, kKeepIdle };
@@ -82,6 +84,7 @@ class CheckActor : public IoHandler {
   CheckerThreadContext& ctx_;
   Endpoint target_;
   Health health_;
+  ServerCheckCounters counters_;
   State state_ = State::kIdle;
   TlsClient client_;             // the connection (lab/tls_client.h)
   HttpResponseReader response_;  // the http check's response, bounded (lab/http_response.h)

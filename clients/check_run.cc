@@ -5,6 +5,7 @@
 #include <cstdio>
 
 #include "clients/checker_engine.h"
+#include "lab/metrics_server.h"
 #include "lab/report.h"
 
 namespace tlslab {
@@ -61,6 +62,8 @@ std::vector<std::pair<std::string, std::string>> ShowInfo(const std::vector<Samp
 
 RunReport RunChecks(Command command, const Config& config, std::vector<Endpoint> targets,
                     const std::optional<ServerSide>& server, int stop_fd, Trace* trace) {
+  // First: a port in use for --metrics is refused before any check.
+  std::unique_ptr<MetricsServer> metrics = StartMetricsServer(config.output.metrics);
   std::unique_ptr<StatsSocket> stats;
   if (!config.checker.stats_socket.empty()) {
     stats =
@@ -90,6 +93,22 @@ RunReport RunChecks(Command command, const Config& config, std::vector<Endpoint>
   hooks.info = [&](const std::vector<Sample>& samples) {
     return ShowInfo(samples, config.checker.threads);
   };
+  KeyRateTracker key_rate;
+  if (metrics) {
+    hooks.sampled = [&](const std::vector<Sample>& samples) {
+      key_rate.Update(samples);
+      MetricsInput in;
+      in.now = samples.back();
+      in.checker = true;
+      in.server = server.has_value();
+      in.checker_threads = config.checker.threads;
+      in.key_rate_per_s = key_rate.current_per_s();
+      in.max_key_rate_per_s = key_rate.max_per_s();
+      in.checked = engine.PerServer();
+      if (server && server->per_backend) in.backends = server->per_backend();
+      metrics->Publish(LabMetricFamilies(in));
+    };
+  }
   MonitorResult monitored =
       RunMonitor(start, deadline, config.output.live, stop_fd, stats.get(), hooks);
   // At the deadline the loops end by themselves after draining the checks in flight; stop

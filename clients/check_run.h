@@ -6,6 +6,7 @@
 #include <optional>
 #include <vector>
 
+#include "lab/metrics.h"
 #include "lab/monitor.h"
 #include "lab/net.h"
 #include "lab/report.h"
@@ -17,6 +18,7 @@ namespace tlslab {
 struct ServerSide {
   std::function<ServerTotals()> totals;
   std::function<uint64_t()> cpu_ns;
+  std::function<std::vector<BackendFigures>()> per_backend;  // for --metrics
 };
 
 RunReport RunChecks(Command command, const Config& config, std::vector<Endpoint> targets,

@@ -159,4 +159,17 @@ size_t CheckerEngine::BackendsUp() const {
   return up;
 }
 
+std::vector<ServerCheckFigures> CheckerEngine::PerServer() const {
+  std::vector<ServerCheckFigures> out(targets_.size());
+  for (const auto& worker : workers_) {
+    for (size_t k = 0; k < worker->actors.size(); ++k) {
+      const CheckActor& actor = *worker->actors[k];
+      const ServerCheckCounters& c = actor.counters();
+      out[worker->actor_index[k]] = {actor.target().text, c.checks.Get(), c.failures.Get(),
+                                     c.up_down.Get(), c.up.load(std::memory_order_relaxed)};
+    }
+  }
+  return out;
+}
+
 }  // namespace tlslab

@@ -14,6 +14,7 @@
 #include "lab/counters.h"
 #include "lab/cpu.h"
 #include "lab/latency.h"
+#include "lab/metrics.h"
 #include "lab/net.h"
 #include "lab/pcap.h"
 #include "lab/tls_context.h"
@@ -44,6 +45,8 @@ class CheckerEngine {
   LatencyHistogram Latency() const;
   std::array<std::string, kAllCheckFailures.size()> FailureExamples() const;
   size_t BackendsUp() const;
+  // Thread-safe, at any time: each target's own counters, in target order (--metrics).
+  std::vector<ServerCheckFigures> PerServer() const;
 
  private:
   struct Worker;

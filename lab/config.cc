@@ -1,6 +1,7 @@
 #include "lab/config.h"
 
 #include "lab/errors.h"
+#include "lab/metrics_server.h"
 #include "lab/profiles.h"
 #include "lab/text.h"
 
@@ -98,6 +99,7 @@ void Validate(const Config& c) {
   Require(mode.size() >= 3 && mode.size() <= 4 &&
               mode.find_first_not_of("01234567") == std::string::npos,
           "stats-socket-mode must be an octal file mode such as 0600 or 0660");
+  if (!c.output.metrics.empty()) ParseMetricsAddress(c.output.metrics);  // throws UsageError
   Require(IsHttpPath(c.checker.http_path),
           "http-path must start with '/' and hold visible ASCII only (no spaces, line breaks "
           "or NUL; percent-encode the rest), got '" +

@@ -67,6 +67,7 @@ struct OutputConfig {
   bool live = true;       // a live line on stderr each second
   bool trace = false;     // one line per connection event on stderr
   std::string pcap_file;  // --pcap: the connections as a pcap file (lab/pcap.h); run: checker side
+  std::string metrics;    // --metrics: PORT or ADDR:PORT serving /metrics (lab/metrics_server.h)
   bool operator==(const OutputConfig&) const = default;
 };
 

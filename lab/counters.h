@@ -70,6 +70,15 @@ struct CheckerCounters {
   std::array<Counter, kAllCheckFailures.size()> failures_by_reason;
 };
 
+// One checked server's own counters (HAProxy keeps these per server: failed checks and UP to
+// DOWN transitions, src/check.c), written by its actor's thread only, read by --metrics.
+struct ServerCheckCounters {
+  Counter checks;
+  Counter failures;
+  Counter up_down;
+  std::atomic<bool> up{true};  // a server starts up (clients/health.h)
+};
+
 // Plain snapshots (sums over threads), for arithmetic and reports.
 struct ServerTotals {
   uint64_t connections = 0, full_handshakes = 0, resumed_handshakes = 0;

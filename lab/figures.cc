@@ -7,6 +7,25 @@ double Percent(uint64_t cpu_ns, double seconds) {
 }
 }  // namespace
 
+std::optional<SecondRow> SecondBetween(const Sample& a, const Sample& b) {
+  const double dt = b.t_s - a.t_s;
+  if (dt <= 0) return std::nullopt;
+  SecondRow row;
+  row.t_s = b.t_s;
+  row.checks_per_s = static_cast<double>(b.checker.checks - a.checker.checks) / dt;
+  row.key_rate_per_s =
+      static_cast<double>(b.checker.full_handshakes - a.checker.full_handshakes) / dt;
+  row.resumed_per_s =
+      static_cast<double>(b.checker.resumed_handshakes - a.checker.resumed_handshakes) / dt;
+  row.failures_per_s =
+      static_cast<double>(b.checker.check_failures - a.checker.check_failures) / dt;
+  row.checker_cpu_percent = Percent(b.checker_cpu_ns - a.checker_cpu_ns, dt);
+  row.server_cpu_percent = Percent(b.server_cpu_ns - a.server_cpu_ns, dt);
+  return row;
+}
+
+bool CountsTowardMax(const Sample& a, const Sample& b) { return b.t_s - a.t_s >= 0.5; }
+
 Figures ComputeFigures(const std::vector<Sample>& samples, double steady_from_s) {
   Figures f;
   if (samples.empty()) return f;
@@ -17,26 +36,12 @@ Figures ComputeFigures(const std::vector<Sample>& samples, double steady_from_s)
   f.resumed_handshakes_total = last.checker.resumed_handshakes;
 
   for (size_t i = 1; i < samples.size(); ++i) {
-    const Sample& a = samples[i - 1];
-    const Sample& b = samples[i];
-    const double dt = b.t_s - a.t_s;
-    if (dt <= 0) continue;
-    SecondRow row;
-    row.t_s = b.t_s;
-    row.checks_per_s = static_cast<double>(b.checker.checks - a.checker.checks) / dt;
-    row.key_rate_per_s =
-        static_cast<double>(b.checker.full_handshakes - a.checker.full_handshakes) / dt;
-    row.resumed_per_s =
-        static_cast<double>(b.checker.resumed_handshakes - a.checker.resumed_handshakes) / dt;
-    row.failures_per_s =
-        static_cast<double>(b.checker.check_failures - a.checker.check_failures) / dt;
-    row.checker_cpu_percent = Percent(b.checker_cpu_ns - a.checker_cpu_ns, dt);
-    row.server_cpu_percent = Percent(b.server_cpu_ns - a.server_cpu_ns, dt);
-    // A partial last second (a run cut short) does not count toward the maximum rate.
-    if (dt >= 0.5 && row.key_rate_per_s > f.max_key_rate_per_s) {
-      f.max_key_rate_per_s = row.key_rate_per_s;
+    const std::optional<SecondRow> row = SecondBetween(samples[i - 1], samples[i]);
+    if (!row) continue;
+    if (CountsTowardMax(samples[i - 1], samples[i]) && row->key_rate_per_s > f.max_key_rate_per_s) {
+      f.max_key_rate_per_s = row->key_rate_per_s;
     }
-    f.series.push_back(row);
+    f.series.push_back(*row);
   }
 
   // The steady window: from the first sample at or after steady_from_s to the last sample.

@@ -49,6 +49,12 @@ struct Figures {
   std::vector<SecondRow> series;
 };
 
+// The row of the series between two consecutive samples; nullopt when no time passed.
+std::optional<SecondRow> SecondBetween(const Sample& a, const Sample& b);
+// Whether that row counts toward max_key_rate_per_s: a partial last second (a run cut short)
+// does not.
+bool CountsTowardMax(const Sample& a, const Sample& b);
+
 // `steady_from` is where the steady window begins (the first interval holds the first,
 // necessarily full, handshake of every backend).
 Figures ComputeFigures(const std::vector<Sample>& samples, double steady_from_s);

@@ -174,6 +174,10 @@ void AddCheckerFlags(std::vector<Flag>& t) {
       {C::kServe, C::kCheck, C::kRun, C::kProbe},
       [](auto& c) -> auto& { return c.output.pcap_file; }));
   t.push_back(StringFlag(
+      "metrics", "ADDR:PORT",
+      "serve live figures at http://ADDR:PORT/metrics for Prometheus (a port alone: 127.0.0.1)",
+      {C::kServe, C::kCheck, C::kRun}, [](auto& c) -> auto& { return c.output.metrics; }));
+  t.push_back(StringFlag(
       "stats-socket-mode", "MODE", "file mode of the stats socket (octal)", ForCheckerSide(),
       [](auto& c) -> auto& { return c.checker.stats_socket_mode; }));
   t.push_back(StringFlag(

@@ -202,6 +202,7 @@ MonitorResult RunMonitor(Clock::time_point start, Clock::time_point deadline, bo
   Sample first = hooks.sample();
   first.t_s = seconds_since_start();
   result.samples.push_back(first);
+  if (hooks.sampled) hooks.sampled(result.samples);
   Clock::time_point next_tick = start + std::chrono::seconds(1);
   std::vector<pollfd> fds;
   for (;;) {
@@ -231,12 +232,16 @@ MonitorResult RunMonitor(Clock::time_point start, Clock::time_point deadline, bo
         std::fprintf(stderr, "%s\n", hooks.live_line(s, result.samples.back()).c_str());
       }
       result.samples.push_back(s);
+      if (hooks.sampled) hooks.sampled(result.samples);
       next_tick += std::chrono::seconds(1);
     }
   }
   Sample last = hooks.sample();
   last.t_s = seconds_since_start();
-  if (last.t_s - result.samples.back().t_s > 0.05) result.samples.push_back(last);
+  if (last.t_s - result.samples.back().t_s > 0.05) {
+    result.samples.push_back(last);
+    if (hooks.sampled) hooks.sampled(result.samples);
+  }
   return result;
 }
 

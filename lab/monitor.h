@@ -87,6 +87,8 @@ struct MonitorHooks {
   std::function<bool()> done;      // the work ended by itself (max-checks)
   std::function<std::string(const Sample& now, const Sample& prev)> live_line;
   std::function<InfoLines(const std::vector<Sample>&)> info;  // "show info", from the samples
+  // After each sample is taken, the first and the last included (--metrics publishes here).
+  std::function<void(const std::vector<Sample>&)> sampled;
 };
 
 struct MonitorResult {

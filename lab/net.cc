@@ -75,6 +75,15 @@ Endpoint ParseHostPort(std::string_view text) {
   return ep;
 }
 
+bool IsLoopback(const Endpoint& at) {
+  if (at.addr.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&at.addr);
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&at.addr);
+  return at.addr.ss_family == AF_INET6 && IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
+}
+
 int Listen(const Endpoint& at, int backlog) {
   int fd = socket(at.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) throw RuntimeError("cannot open a socket: " + std::string(std::strerror(errno)));

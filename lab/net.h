@@ -25,6 +25,10 @@ Endpoint ParseHostPort(std::string_view text);
 // Host (no port) plus port.
 Endpoint MakeEndpoint(const std::string& host, int port);
 
+// 127.0.0.0/8 or ::1. A listener anywhere else (a wildcard, a routable address) is reachable
+// from other machines.
+bool IsLoopback(const Endpoint& at);
+
 // A non-blocking listener bound to `at` (port 0 = ephemeral). Throws RuntimeError naming the
 // address ("address in use", "too many open files", ...).
 int Listen(const Endpoint& at, int backlog);

@@ -22,6 +22,8 @@ TLSLAB_TEST_PACKAGES=(
   python3-distributed  # tests/python/test_cluster.py: sweeps on a real dask-scheduler + workers
   # tests/e2e/test_pcap.py reads --pcap files with tshark
   tshark
+  # tests/e2e/test_metrics_prometheus.py scrapes a run with a real Prometheus
+  prometheus
   clang-format
   # packaging: dpkg-shlibdeps for `cpack -G DEB` (tests/install)
   dpkg-dev file

@@ -30,6 +30,7 @@ struct Backend {
   uint64_t* next_conn_id = nullptr;                // that thread's connection numbering
   std::unordered_set<IoHandler*>* live = nullptr;  // that thread's open connections
   int open_connections = 0;                        // this backend's, against max_connections
+  Counter sessions_removed;                        // this backend's (--metrics, per backend)
 };
 
 }  // namespace tlslab

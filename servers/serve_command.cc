@@ -11,6 +11,7 @@
 
 #include "lab/errors.h"
 #include "lab/flags.h"
+#include "lab/metrics_server.h"
 #include "lab/monitor.h"
 #include "lab/report.h"
 #include "servers/server_engine.h"
@@ -53,17 +54,6 @@ void WritePortsFile(const std::string& path, const std::vector<Endpoint>& endpoi
   }
 }
 
-// A listener on a wildcard or a routable address is reachable from other machines: the lab's
-// backends accept anyone. Loopback is 127.0.0.0/8 and ::1.
-bool IsLoopback(const Endpoint& at) {
-  if (at.addr.ss_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&at.addr);
-    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
-  }
-  const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&at.addr);
-  return IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr);
-}
-
 std::string ReadyLine(const Config& config, const std::vector<Endpoint>& endpoints) {
   // "ready backends=3 profile=strict listen=127.0.0.1 ports=40001,40002,40003"
   std::string line = "ready backends=" + std::to_string(endpoints.size()) +
@@ -87,6 +77,8 @@ int ServeCommand(const Args& args) {
     }
     const Config& config = parsed.config;
     StopSignals signals;
+    // Before the backends listen: a port in use for --metrics is refused before the run.
+    std::unique_ptr<MetricsServer> metrics = StartMetricsServer(config.output.metrics);
     std::unique_ptr<Trace> trace;
     if (config.output.trace) trace = std::make_unique<Trace>(stderr);
     ServerEngine engine(config, trace.get());
@@ -131,6 +123,15 @@ int ServeCommand(const Args& args) {
           static_cast<double>(now.server_cpu_ns - prev.server_cpu_ns) / 1e7 / dt);
       return std::string(buf);
     };
+    if (metrics) {
+      hooks.sampled = [&](const std::vector<Sample>& samples) {
+        MetricsInput in;
+        in.now = samples.back();
+        in.server = true;
+        in.backends = engine.PerBackend();
+        metrics->Publish(LabMetricFamilies(in));
+      };
+    }
     MonitorResult result =
         RunMonitor(start, deadline, config.output.live, signals.fd(), nullptr, hooks);
     engine.Stop();

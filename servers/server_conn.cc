@@ -279,6 +279,7 @@ void ServerConn::ApplyProfile(CloseKind kind) {
     removed += SSL_CTX_remove_session(backend_.ctx.get(), current);
   }
   backend_.counters->sessions_removed[Index(kind)].Add();
+  backend_.sessions_removed.Add();
   Trace("session removed (" + std::string(Name(mechanism)) + ", " + std::string(Name(kind)) + ", " +
         std::to_string(removed) + " cache entries): profile " +
         std::string(backend_.profile->name));

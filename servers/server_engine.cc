@@ -138,4 +138,11 @@ ServerTotals ServerEngine::Totals() const {
   return totals;
 }
 
+std::vector<BackendFigures> ServerEngine::PerBackend() const {
+  std::vector<BackendFigures> out;
+  out.reserve(backends_.size());
+  for (const auto& b : backends_) out.push_back({b->name, b->sessions_removed.Get()});
+  return out;
+}
+
 }  // namespace tlslab

@@ -8,6 +8,7 @@
 #include "lab/config.h"
 #include "lab/counters.h"
 #include "lab/cpu.h"
+#include "lab/metrics.h"
 #include "lab/net.h"
 #include "lab/pcap.h"
 #include "lab/tls_context.h"
@@ -32,6 +33,8 @@ class ServerEngine {
 
   ServerTotals Totals() const;
   uint64_t CpuNs() const { return cpu_.TotalNs(); }
+  // Thread-safe: each backend's own figures, in order (--metrics).
+  std::vector<BackendFigures> PerBackend() const;
 
  private:
   struct Worker;

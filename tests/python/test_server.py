@@ -189,3 +189,25 @@ def test_stats_and_close_from_threads_at_once():
             t.join(30)
         assert not any(t.is_alive() for t in threads)
         assert len(outcomes) == 4 and srv.closed
+
+
+def test_metrics_serve_the_live_counters_until_closed():
+    """Server(metrics=PORT): each scrape reads the live counters (no 1 Hz monitor here)."""
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/metrics"
+    with tlslab.Server(profile="strict", backends=1, key="p256", metrics=port) as srv:
+        ctx = client(ssl.TLSVersion.TLSv1_2)
+        _, session = check(srv.ports[0], ctx, close_notify=False)
+        srv.wait_idle()
+        with urllib.request.urlopen(url, timeout=5) as r:
+            text = r.read().decode()
+        assert "tlslab_server_full_handshakes_total 1\n" in text, text
+        assert 'tlslab_server_sessions_removed_total{kind="eof"} 1\n' in text, text
+        with pytest.raises(ValueError, match="--metrics"):
+            tlslab.Server(profile="strict", backends=1, key="p256", metrics=port)  # in use
+    with pytest.raises(OSError):  # closed with the server
+        urllib.request.urlopen(url, timeout=5)
