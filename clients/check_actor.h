@@ -68,7 +68,7 @@ class CheckActor : public IoHandler {
   void StartCheck();
   void SendRequest();
   void Connect();
-  void OnConnected();
+  bool StartTls();  // false: the check failed and ended
   void Drive();
   void OnHandshakeDone();
   void ReadResponse();
@@ -88,6 +88,7 @@ class CheckActor : public IoHandler {
   State state_ = State::kIdle;
   TlsClient client_;             // the connection (lab/tls_client.h)
   HttpResponseReader response_;  // the http check's response, bounded (lab/http_response.h)
+  std::string request_;          // the http check's request, built once
   SslSessionPtr saved_;          // the one saved session (HAProxy: reused_sess)
   bool got_session_ = false;     // a session arrived on this connection
   bool want_write_ = false;

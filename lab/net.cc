@@ -106,11 +106,15 @@ int LocalPort(int fd) {
   return ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port);
 }
 
-int ConnectNonBlocking(const Endpoint& to) {
+int ConnectNonBlocking(const Endpoint& to, bool first_ack_with_data) {
   int fd = socket(to.addr.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (first_ack_with_data) {
+    int zero = 0;
+    setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &zero, sizeof zero);
+  }
   if (connect(fd, reinterpret_cast<const sockaddr*>(&to.addr), to.len) != 0 &&
       errno != EINPROGRESS) {
     int err = errno;
@@ -167,7 +171,9 @@ bool Flush(int fd, TlsStream& stream, std::string& pending) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return true;
+    const int err = errno;  // for the caller (a refused connect shows here first)
     stream.RecordPeerClose(true);
+    errno = err;
     return false;
   }
   return true;

@@ -35,7 +35,11 @@ int Listen(const Endpoint& at, int backlog);
 int LocalPort(int fd);
 
 // A non-blocking connect; returns the fd (connect in progress) or -1 with errno set.
-int ConnectNonBlocking(const Endpoint& to);
+// `first_ack_with_data`: the caller sends first at once (a TLS client's ClientHello), so the
+// last ACK of the TCP handshake may wait and travel with that data (TCP_QUICKACK off before
+// connect(), as HAProxy's tcp_connect_server does for its checks, CONNECT_DELACK_ALWAYS set by
+// tcpcheck_eval_connect in src/tcpcheck.c): one packet less per connection for both sides.
+int ConnectNonBlocking(const Endpoint& to, bool first_ack_with_data = false);
 // 0 when a non-blocking connect has completed, else the errno it failed with.
 int ConnectError(int fd);
 

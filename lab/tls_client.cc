@@ -25,12 +25,12 @@ TlsClient::~TlsClient() {
   if (fd_ >= 0) Close(CloseMode::kQuietReset);
 }
 
-int TlsClient::Connect(const Endpoint& to) {
+int TlsClient::Connect(const Endpoint& to, bool first_ack_with_data) {
   Close(CloseMode::kQuietReset);  // a client is reused for the next connection
   obs_ = CloseObservation{};
   outbox_.clear();
   received_ = 0;
-  fd_ = ConnectNonBlocking(to);
+  fd_ = ConnectNonBlocking(to, first_ack_with_data);
   return fd_ < 0 ? errno : 0;
 }
 
@@ -52,14 +52,16 @@ bool TlsClient::StartTls(SSL_CTX* ctx, const std::string& sni, SSL_SESSION* offe
   return true;
 }
 
-size_t TlsClient::ReadSlice(size_t max_bytes) {
+size_t TlsClient::ReadSlice(size_t max_bytes, bool until_short_read) {
   char buf[16384];
   size_t total = 0;
   while (total < max_bytes) {
-    const ssize_t n = recv(fd_, buf, std::min(sizeof buf, max_bytes - total), 0);
+    const size_t want = std::min(sizeof buf, max_bytes - total);
+    const ssize_t n = recv(fd_, buf, want, 0);
     if (n > 0) {
       if (stream_) stream_->Feed(buf, static_cast<size_t>(n));
       total += static_cast<size_t>(n);
+      if (until_short_read && static_cast<size_t>(n) < want) break;
       continue;
     }
     TransportEnd end = TransportEnd::kOpen;
@@ -85,7 +87,7 @@ bool TlsClient::Flush() {
   if (!stream_ || fd_ < 0) return true;
   if (tlslab::Flush(fd_, *stream_, outbox_)) return true;
   if (obs_.transport == TransportEnd::kOpen) obs_.transport = TransportEnd::kReset;
-  return false;
+  return false;  // errno from the failed send
 }
 
 bool TlsClient::FlushUntil(SteadyClock::time_point deadline) {

@@ -81,7 +81,8 @@ class TlsClient {
   TlsClient& operator=(const TlsClient&) = delete;
 
   // Starts a non-blocking connect; returns 0, or the errno it failed with at once.
-  int Connect(const Endpoint& to);
+  // `first_ack_with_data`: see ConnectNonBlocking (lab/net.h).
+  int Connect(const Endpoint& to, bool first_ack_with_data = false);
   // After the socket is writable: 0 when the connect completed, else its errno.
   int ConnectResult() const { return ConnectError(fd_); }
 
@@ -95,9 +96,13 @@ class TlsClient {
   // Reads at most `max_bytes` from the socket into the stream: a peer that sends without a
   // pause cannot hold the caller in one call, and an event loop's timers run between slices.
   // Records the transport's end in obs(). Returns the bytes read.
-  size_t ReadSlice(size_t max_bytes);
+  // `until_short_read`: stop after a recv() that returned less than it asked for, as HAProxy's
+  // raw_sock_to_buf (src/raw_sock.c: one recv() per wake-up unless the buffer wraps) rather
+  // than read again for EAGAIN; for event loops, whose level-triggered epoll reports what
+  // arrives later (an EOF behind the data included). The blocking probe reads until EAGAIN.
+  size_t ReadSlice(size_t max_bytes, bool until_short_read = false);
   // Sends what OpenSSL wrote (non-blocking; the rest stays queued). False when the peer is gone;
-  // that is recorded in obs() as a reset.
+  // that is recorded in obs() as a reset, and errno says why.
   bool Flush();
   // Flush, waiting for the socket until `deadline` while bytes stay queued.
   bool FlushUntil(SteadyClock::time_point deadline);

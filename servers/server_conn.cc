@@ -29,8 +29,11 @@ constexpr unsigned kExtSupportedVersions = 43;
 ServerConn* ConnOf(SSL* ssl) { return static_cast<ServerConn*>(SSL_get_app_data(ssl)); }
 
 // ReadInto with a bound: at most kReadSliceBytes now; the rest waits in the kernel (level-
-// triggered epoll reports it again).
-TransportEnd ReadSlice(int fd, TlsStream& stream, size_t& bytes) {
+// triggered epoll reports it again). Unless the peer is closing (`to_the_end`: epoll said
+// RDHUP, HUP or ERR, so the EOF or the RST is read now, with the data before it), a recv()
+// that returns less than it asked for ends the slice, as HAProxy's raw_sock_to_buf does
+// (src/raw_sock.c: one recv() per wake-up): a further recv() would only say EAGAIN.
+TransportEnd ReadSlice(int fd, TlsStream& stream, size_t& bytes, bool to_the_end) {
   char buf[16384];
   bytes = 0;
   while (bytes < kReadSliceBytes) {
@@ -38,6 +41,7 @@ TransportEnd ReadSlice(int fd, TlsStream& stream, size_t& bytes) {
     if (n > 0) {
       stream.Feed(buf, static_cast<size_t>(n));
       bytes += static_cast<size_t>(n);
+      if (!to_the_end && static_cast<size_t>(n) < sizeof buf) return TransportEnd::kOpen;
       continue;
     }
     if (n == 0) return TransportEnd::kEof;
@@ -158,7 +162,8 @@ void ServerConn::OnIo(uint32_t events) {
   // Paused (Backpressed): the peer's bytes stay in the kernel until it reads its replies.
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && !Backpressed()) {
     size_t bytes = 0;
-    TransportEnd end = ReadSlice(fd_, stream_, bytes);
+    TransportEnd end =
+        ReadSlice(fd_, stream_, bytes, (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
     if (end != TransportEnd::kOpen && obs_.transport == TransportEnd::kOpen) obs_.transport = end;
     // Bytes alone are not progress (one byte every 10 s would hold a connection forever):
     // the idle deadline moves only when a whole record is decrypted (ServeRequests).
@@ -287,13 +292,18 @@ void ServerConn::ApplyProfile(CloseKind kind) {
 
 void ServerConn::Arm(Millis timeout) {
   deadline_ = Clock::now() + timeout;
+  // A later deadline keeps the armed timer: OnTimer sleeps again until the new one (no
+  // cancel and new timer per state change); only an earlier one needs a timer of its own.
+  if (timer_ != 0 && deadline_ >= timer_at_) return;
   backend_.loop->Cancel(timer_);
+  timer_at_ = deadline_;
   timer_ = backend_.loop->At(deadline_, [this] { OnTimer(); });
 }
 
 void ServerConn::OnTimer() {
   timer_ = 0;
   if (Clock::now() < deadline_) {  // activity moved the deadline: sleep again
+    timer_at_ = deadline_;
     timer_ = backend_.loop->At(deadline_, [this] { OnTimer(); });
     return;
   }

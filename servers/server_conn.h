@@ -57,6 +57,7 @@ class ServerConn : public IoHandler {
   std::vector<SslSessionPtr> created_sessions_;
   EventLoop::TimerId timer_ = 0;
   Clock::time_point deadline_{};
+  Clock::time_point timer_at_{};  // when timer_ fires (it may be before deadline_)
   bool want_write_ = false;
   bool want_read_ = true;
   bool paused_once_ = false;
