@@ -82,14 +82,18 @@ constexpr Behaviour kFinFatalNoTickets{
 
 // HAProxy 2.6 as a TLS frontend (measured, docs/real-stacks.md 4.3): its BIO answers 0 to
 // BIO_CTRL_EOF, so the FIN is no fatal error; on an RST it frees the SSL without SSL_shutdown
-// and ssl_clear_bad_session removes the session.
+// and ssl_clear_bad_session removes the session. A close_notify before the first request with
+// the RST already there goes the same way: the 400 it answers fails to send, which skips
+// SSL_shutdown (src/mux_h1.c h1_handle_parsing_error, h1_shutw_conn; docs/real-stacks.md 4.8).
 constexpr Behaviour kRstDrops{
     .name = "rst-drops",
     .why =
         "a FIN keeps the session; an RST frees the connection without SSL_shutdown, which "
-        "removes it (docs/real-stacks.md 4.3)",
+        "removes it, and so does a close_notify before the first request if the RST came with "
+        "it (docs/real-stacks.md 4.3, 4.8)",
     .eof = K,
     .reset = R,
+    .notify_reset_before_request_drops = true,
 };
 
 // A server with no session cache: nothing to remove, and nothing to resume but stateless
@@ -422,7 +426,8 @@ bool NameMatches(const ServerProfile& p, std::string_view name) {
 
 }  // namespace
 
-SessionFate FateAfterClose(const ServerProfile& profile, Resumption mechanism, CloseKind kind) {
+SessionFate FateAfterClose(const ServerProfile& profile, Resumption mechanism, CloseKind kind,
+                           CloseNotifyContext notify) {
   const Behaviour& b = *profile.behaviour;
   switch (mechanism) {
     case Resumption::kSessionId:
@@ -439,6 +444,12 @@ SessionFate FateAfterClose(const ServerProfile& profile, Resumption mechanism, C
   if (!b.session_cache) return SessionFate::kKept;
   switch (kind) {
     case CloseKind::kCloseNotify:
+      // HAProxy 2.6 loses the session when the RST is already there as it answers an empty
+      // first request (Behaviour::notify_reset_before_request_drops).
+      if (b.notify_reset_before_request_drops && notify.reset_in_same_wakeup &&
+          notify.before_first_request) {
+        return b.reset;
+      }
       // A clean close is the one every stack honours (RFC 5246 section 7.2.1).
       return SessionFate::kKept;
     case CloseKind::kEof:
