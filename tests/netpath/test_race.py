@@ -60,12 +60,12 @@ READY_TIMEOUT_S = 10.0
 # of 138-182, |lab - real| 0.004-0.049 against a 3.5 SD bound of about 0.09.
 AGREE_SD = 3.5
 AGREE_FLOOR = 0.02
-# Kept shares after connect checks, every condition: the real frontend's twelve CI-length values
-# without loss (six runs before the rule) 0.372-0.567 of 337-391 offers; with the rule, CI-length
-# runs of both (docs/real-stacks.md 4.8) gave lab 0.322-0.606 and real 0.437-0.604, each inside
-# the band. The race's odds move with the machine's load and the two servers are two processes,
-# so the shares of one run differ by more than binomial noise (up to 0.28 measured, against a
-# 3.5 SD bound of about 0.13): CONNECT_AGREE bounds that difference, not AGREE_SD.
+# Kept shares after connect checks, every condition. Six CI-length runs with the rule (18 values
+# each, docs/real-stacks.md 4.8): lab 0.322-0.634 of 117-391 offers, real 0.366-0.604 of
+# 139-391 (six runs before it: real 0.372-0.567 without loss). The race's odds move with the
+# machine's load and the two servers are two processes, so the shares of one run differ by
+# more than binomial noise: |lab - real| up to 0.28 (0.011-0.085 over 20 s), against about
+# 0.13 for 3.5 SD at 391 offers. CONNECT_AGREE bounds that difference, not AGREE_SD.
 CONNECT_RACE_BAND = (0.2, 0.85)
 CONNECT_AGREE = 0.35
 CHECKER_FLAGS = ("--profile", "haproxy-2.6", "--close", "notify-reset", "--tls", "1.2",
