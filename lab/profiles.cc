@@ -80,13 +80,10 @@ constexpr Behaviour kFinFatalNoTickets{
     .tickets_supported = false,
 };
 
-// HAProxy 2.6 as a TLS frontend (measured, docs/real-stacks.md 4.3; read in v2.6.0, 4.8): its
-// BIO answers 0 to BIO_CTRL_EOF, so the FIN is no fatal error; an RST fails the recv
-// (src/raw_sock.c raw_sock_to_buf sets CO_FL_SOCK_WR_SH), so h1_shutw_conn (src/mux_h1.c)
-// skips SSL_shutdown and SSL_free's ssl_clear_bad_session removes the session. A close_notify
-// before the first request with the RST already there goes the same way: the 400 it answers fails
-// to send, which skips SSL_shutdown (src/mux_h1.c h1_handle_parsing_error, h1_shutw_conn;
-// docs/real-stacks.md 4.8).
+// HAProxy 2.6 as a TLS frontend (measured, 4.3; read in v2.6.0, docs/real-stacks.md 4.8): its
+// BIO answers 0 to BIO_CTRL_EOF, so a FIN is no fatal error; an RST sets CO_FL_SOCK_WR_SH
+// (src/raw_sock.c), so h1_shutw_conn (src/mux_h1.c) skips SSL_shutdown and SSL_free's
+// ssl_clear_bad_session removes the session; so does the 400 to an empty first request.
 constexpr Behaviour kRstDrops{
     .name = "rst-drops",
     .why =
@@ -295,12 +292,9 @@ constexpr std::array kServerProfiles = {
         .emulates = "HAProxy 2.6 as a TLS frontend (bind ... ssl crt): a FIN keeps the session, "
                     "an RST removes it from the cache, and so does a close_notify before the "
                     "first request when the RST came with it",
-        .source = "HAProxy v2.6.0 src/ssl_sock.c ha_ssl_ctrl (BIO_CTRL_EOF answers 0); "
-                  "src/raw_sock.c raw_sock_to_buf/raw_sock_from_buf (an RST sets "
-                  "CO_FL_SOCK_WR_SH), src/mux_h1.c h1_handle_parsing_error (400 before a first "
-                  "request) and h1_shutw_conn (no SSL_shutdown after that), then OpenSSL's "
-                  "ssl_clear_bad_session; measured with HAProxy 2.6.12 (docs/real-stacks.md "
-                  "4.3, 4.8)",
+        .source = "HAProxy v2.6.0 src/ssl_sock.c ha_ssl_ctrl (FIN); src/raw_sock.c, src/mux_h1.c "
+                  "h1_shutw_conn and h1_handle_parsing_error (no SSL_shutdown after an RST); "
+                  "measured with HAProxy 2.6.12 (docs/real-stacks.md 4.3, 4.8)",
         .verified_here = true,
         // HAProxy tune.ssl.lifetime 300 s and tune.ssl.cachesize 20000 (configuration.txt).
         .session_timeout_s = 300,
@@ -451,8 +445,7 @@ SessionFate FateAfterClose(const ServerProfile& profile, Resumption mechanism, C
   if (!b.session_cache) return SessionFate::kKept;
   switch (kind) {
     case CloseKind::kCloseNotify:
-      // HAProxy 2.6 loses the session when the RST is already there as it answers an empty
-      // first request (Behaviour::notify_reset_before_request_drops).
+      // HAProxy 2.6: Behaviour::notify_reset_before_request_drops.
       if (b.notify_reset_before_request_drops && notify.reset_in_same_wakeup &&
           notify.before_first_request) {
         return b.reset;
