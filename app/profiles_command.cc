@@ -32,19 +32,21 @@ std::string FateCell(const ServerProfile& p, Resumption mechanism) {
 nlohmann::json ProfilesJson() {
   nlohmann::json out = {{"server", nlohmann::json::array()}, {"checker", nlohmann::json::array()}};
   for (const ServerProfile& p : ServerProfiles()) {
-    out["server"].push_back({{"name", p.name},
-                             {"aliases", p.aliases},
-                             {"emulates", p.emulates},
-                             {"source", p.source},
-                             {"verified_here", p.verified_here},
-                             {"behaviour", p.behaviour->name},
-                             {"tickets_supported", p.behaviour->tickets_supported},
-                             {"session_cache", p.behaviour->session_cache},
-                             {"fate",
-                              {{"session-id", FateJson(p, Resumption::kSessionId)},
-                               {"ticket", FateJson(p, Resumption::kTicket)},
-                               {"psk-stateless", FateJson(p, Resumption::kPskStateless)},
-                               {"psk-stateful", FateJson(p, Resumption::kPskStateful)}}}});
+    out["server"].push_back(
+        {{"name", p.name},
+         {"aliases", p.aliases},
+         {"emulates", p.emulates},
+         {"source", p.source},
+         {"verified_here", p.verified_here},
+         {"behaviour", p.behaviour->name},
+         {"tickets_supported", p.behaviour->tickets_supported},
+         {"session_cache", p.behaviour->session_cache},
+         {"notify_reset_before_request_drops", p.behaviour->notify_reset_before_request_drops},
+         {"fate",
+          {{"session-id", FateJson(p, Resumption::kSessionId)},
+           {"ticket", FateJson(p, Resumption::kTicket)},
+           {"psk-stateless", FateJson(p, Resumption::kPskStateless)},
+           {"psk-stateful", FateJson(p, Resumption::kPskStateful)}}}});
   }
   for (const CheckerProfile& p : CheckerProfiles()) {
     out["checker"].push_back(
@@ -87,6 +89,9 @@ int ProfilesCommand(const Args& args) {
       std::string context = "  behaviour " + std::string(p.behaviour->name);
       if (!p.behaviour->tickets_supported) context += ", no server tickets";
       if (!p.behaviour->session_cache) context += ", no session cache (never resumes by ID)";
+      if (p.behaviour->notify_reset_before_request_drops) {
+        context += ", close_notify with the RST before a first request: as reset";
+      }
       std::printf(
           "  %s%s  [%s]%s\n"
           "    session-id %s  ticket %s  psk-stateless %s  psk-stateful %s\n"

@@ -22,6 +22,12 @@ struct CloseObservation {
   std::string error_detail;            // OpenSSL's reason, when fatal_error
   TransportEnd transport = TransportEnd::kOpen;
   bool timed_out = false;
+  // The wake-up that delivered the close_notify also reported the transport's reset (epoll's
+  // EPOLLERR/EPOLLHUP with it, or recv() returning the bytes and then ECONNRESET): the RST was
+  // already in the kernel when the close_notify was read. Set by servers/server_conn.cc; it
+  // does not change the close kind, only a behaviour that looks at it
+  // (Behaviour::notify_reset_before_request_drops, lab/profiles.h).
+  bool reset_with_close_notify = false;
 };
 
 // Records what SSL_get_error says about `ret` (the return value of an SSL_* I/O call).

@@ -80,16 +80,19 @@ constexpr Behaviour kFinFatalNoTickets{
     .tickets_supported = false,
 };
 
-// HAProxy 2.6 as a TLS frontend (measured, docs/real-stacks.md 4.3): its BIO answers 0 to
-// BIO_CTRL_EOF, so the FIN is no fatal error; on an RST it frees the SSL without SSL_shutdown
-// and ssl_clear_bad_session removes the session.
+// HAProxy 2.6 as a TLS frontend (measured, 4.3; read in v2.6.0, docs/real-stacks.md 4.8): its
+// BIO answers 0 to BIO_CTRL_EOF, so a FIN is no fatal error; an RST sets CO_FL_SOCK_WR_SH
+// (src/raw_sock.c), so h1_shutw_conn (src/mux_h1.c) skips SSL_shutdown and SSL_free's
+// ssl_clear_bad_session removes the session; so does the 400 to an empty first request.
 constexpr Behaviour kRstDrops{
     .name = "rst-drops",
     .why =
         "a FIN keeps the session; an RST frees the connection without SSL_shutdown, which "
-        "removes it (docs/real-stacks.md 4.3)",
+        "removes it, and so does a close_notify before the first request if the RST came with "
+        "it (docs/real-stacks.md 4.3, 4.8)",
     .eof = K,
     .reset = R,
+    .notify_reset_before_request_drops = true,
 };
 
 // A server with no session cache: nothing to remove, and nothing to resume but stateless
@@ -287,9 +290,11 @@ constexpr std::array kServerProfiles = {
         .name = "haproxy-frontend",
         .aliases = "",
         .emulates = "HAProxy 2.6 as a TLS frontend (bind ... ssl crt): a FIN keeps the session, "
-                    "an RST removes it from the cache",
-        .source = "HAProxy src/ssl_sock.c ha_ssl_ctrl (BIO_CTRL_EOF answers 0); RST side inferred "
-                  "(ssl_clear_bad_session); measured with HAProxy 2.6.12 (docs/real-stacks.md 4.3)",
+                    "an RST removes it from the cache, and so does a close_notify before the "
+                    "first request when the RST came with it",
+        .source = "HAProxy v2.6.0 src/ssl_sock.c ha_ssl_ctrl (FIN); src/raw_sock.c, src/mux_h1.c "
+                  "h1_shutw_conn and h1_handle_parsing_error (no SSL_shutdown after an RST); "
+                  "measured with HAProxy 2.6.12 (docs/real-stacks.md 4.3, 4.8)",
         .verified_here = true,
         // HAProxy tune.ssl.lifetime 300 s and tune.ssl.cachesize 20000 (configuration.txt).
         .session_timeout_s = 300,
@@ -422,7 +427,8 @@ bool NameMatches(const ServerProfile& p, std::string_view name) {
 
 }  // namespace
 
-SessionFate FateAfterClose(const ServerProfile& profile, Resumption mechanism, CloseKind kind) {
+SessionFate FateAfterClose(const ServerProfile& profile, Resumption mechanism, CloseKind kind,
+                           CloseNotifyContext notify) {
   const Behaviour& b = *profile.behaviour;
   switch (mechanism) {
     case Resumption::kSessionId:
@@ -439,6 +445,11 @@ SessionFate FateAfterClose(const ServerProfile& profile, Resumption mechanism, C
   if (!b.session_cache) return SessionFate::kKept;
   switch (kind) {
     case CloseKind::kCloseNotify:
+      // HAProxy 2.6: Behaviour::notify_reset_before_request_drops.
+      if (b.notify_reset_before_request_drops && notify.reset_in_same_wakeup &&
+          notify.before_first_request) {
+        return b.reset;
+      }
       // A clean close is the one every stack honours (RFC 5246 section 7.2.1).
       return SessionFate::kKept;
     case CloseKind::kEof:

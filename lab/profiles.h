@@ -37,6 +37,22 @@ struct Behaviour {
   bool session_cache = true;
   // How the server itself closes: answer a received close_notify with its own.
   bool answers_close_notify = true;
+  // HAProxy 2.6 as an HTTP frontend (read in its source, docs/real-stacks.md 4.8): a connection
+  // that ends before its first request is answered with a 400 (src/mux_h1.c h1_process ->
+  // h1_handle_parsing_error; not after a served request, H1C_F_WAIT_NEXT_REQ). If the RST is
+  // already in the kernel that send fails (src/raw_sock.c raw_sock_from_buf sets
+  // CO_FL_SOCK_WR_SH), so h1_release's h1_shutw_conn skips ssl_sock_shutw's SSL_shutdown
+  // (src/ssl_sock.c), and SSL_free's ssl_clear_bad_session removes the session as after an RST.
+  // True: a close_notify read before any request was answered, in the wake-up that also
+  // reported the reset (CloseNotifyContext), takes the fate of a reset.
+  bool notify_reset_before_request_drops = false;
+};
+
+// What a server saw around a close_notify beyond its close kind; only a behaviour with
+// notify_reset_before_request_drops looks at it.
+struct CloseNotifyContext {
+  bool reset_in_same_wakeup = false;  // CloseObservation::reset_with_close_notify
+  bool before_first_request = false;  // no request had been answered on the connection
 };
 
 struct ServerProfile {
@@ -55,8 +71,10 @@ struct ServerProfile {
   const Behaviour* behaviour = nullptr;
 };
 
-// The one function that turns (profile, mechanism, close kind) into a fate.
-SessionFate FateAfterClose(const ServerProfile& profile, Resumption mechanism, CloseKind kind);
+// The one function that turns (profile, mechanism, close kind) into a fate. `notify` matters
+// only for a close_notify under a behaviour with notify_reset_before_request_drops.
+SessionFate FateAfterClose(const ServerProfile& profile, Resumption mechanism, CloseKind kind,
+                           CloseNotifyContext notify = {});
 
 // The named behaviours, each used by at least one profile.
 std::span<const Behaviour* const> Behaviours();

@@ -102,5 +102,5 @@ files=$(git ls-files '*.cc' '*.h')
 clang-format --dry-run -Werror $files
 log "Python style (flake8)"
 flake8 --max-line-length 100 bindings/tlslab bindings/_build_info_installed.py experiments \
-  tests/python tests/install tests/docs tests/bench
+  tests/python tests/install tests/docs tests/bench tests/netpath tests/e2e tests/interop
 log "all tests passed"

@@ -159,11 +159,16 @@ void ServerConn::OnClientHello(SSL* ssl) {
 void ServerConn::OnNewSession(SSL_SESSION* session) { created_sessions_.emplace_back(session); }
 
 void ServerConn::OnIo(uint32_t events) {
+  // Whether this wake-up already carries the peer's RST: epoll reports EPOLLERR|EPOLLHUP with
+  // the bytes queued ahead of it (docs/real-stacks.md 4.7), and recv() gives those bytes and
+  // then ECONNRESET. A close_notify read now came with the reset (CloseObservation).
+  wakeup_reset_ = (events & (EPOLLERR | EPOLLHUP)) != 0;
   // Paused (Backpressed): the peer's bytes stay in the kernel until it reads its replies.
   if ((events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) && !Backpressed()) {
     size_t bytes = 0;
     TransportEnd end =
         ReadSlice(fd_, stream_, bytes, (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR)) != 0);
+    if (end == TransportEnd::kReset) wakeup_reset_ = true;
     if (end != TransportEnd::kOpen && obs_.transport == TransportEnd::kOpen) obs_.transport = end;
     // Bytes alone are not progress (one byte every 10 s would hold a connection forever):
     // the idle deadline moves only when a whole record is decrypted (ServeRequests).
@@ -208,6 +213,7 @@ size_t ServerConn::PendingOutput() const {
 bool ServerConn::Backpressed() const { return PendingOutput() >= kMaxOutboxBytes; }
 
 void ServerConn::ServeRequests() {
+  const bool had_close_notify = obs_.close_notify_received;
   char buf[4096];
   while (!Backpressed()) {
     int n = SSL_read(stream_.ssl(), buf, sizeof buf);
@@ -222,6 +228,7 @@ void ServerConn::ServeRequests() {
     while ((end = request_.find("\r\n\r\n")) != std::string::npos) {
       request_.erase(0, end + 4);
       SSL_write(stream_.ssl(), kHttpResponse.data(), static_cast<int>(kHttpResponse.size()));
+      answered_ = true;
       if (Backpressed()) break;  // the rest of request_ waits until the peer reads
     }
     if (Backpressed()) {
@@ -236,7 +243,11 @@ void ServerConn::ServeRequests() {
       break;
     }
   }
-  if (obs_.close_notify_received) Trace("close_notify received");
+  if (obs_.close_notify_received && !had_close_notify) {
+    obs_.reset_with_close_notify = wakeup_reset_;
+    Trace(wakeup_reset_ ? "close_notify received, with the RST in the same wake-up"
+                        : "close_notify received");
+  }
 }
 
 void ServerConn::Finish() {
@@ -269,7 +280,9 @@ void ServerConn::Finish() {
 
 void ServerConn::ApplyProfile(CloseKind kind) {
   const Resumption mechanism = MechanismOf(stream_.ssl(), offered_ticket_ext_);
-  const SessionFate fate = FateAfterClose(*backend_.profile, mechanism, kind);
+  const CloseNotifyContext notify{.reset_in_same_wakeup = obs_.reset_with_close_notify,
+                                  .before_first_request = !answered_};
+  const SessionFate fate = FateAfterClose(*backend_.profile, mechanism, kind, notify);
   if (fate == SessionFate::kKept) {
     Trace("session kept (" + std::string(Name(mechanism)) + ", " + std::string(Name(kind)) + ")");
     return;
@@ -283,9 +296,12 @@ void ServerConn::ApplyProfile(CloseKind kind) {
   if (SSL_SESSION* current = SSL_get_session(stream_.ssl())) {
     removed += SSL_CTX_remove_session(backend_.ctx.get(), current);
   }
+  // Counted under the close kind that was read: a removal after close_notify is the
+  // notify_reset_before_request_drops rule (docs/real-stacks.md 4.8).
   backend_.counters->sessions_removed[Index(kind)].Add();
   backend_.sessions_removed.Add();
-  Trace("session removed (" + std::string(Name(mechanism)) + ", " + std::string(Name(kind)) + ", " +
+  Trace("session removed (" + std::string(Name(mechanism)) + ", " + std::string(Name(kind)) +
+        (kind == CloseKind::kCloseNotify ? " with the RST, before any request" : "") + ", " +
         std::to_string(removed) + " cache entries): profile " +
         std::string(backend_.profile->name));
 }

@@ -61,6 +61,8 @@ class ServerConn : public IoHandler {
   bool want_write_ = false;
   bool want_read_ = true;
   bool paused_once_ = false;
+  bool answered_ = false;      // at least one request answered
+  bool wakeup_reset_ = false;  // the current wake-up reported the transport's reset
 };
 
 }  // namespace tlslab

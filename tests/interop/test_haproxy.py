@@ -39,7 +39,8 @@ NOTIFY_RACE = (
     "close_notify+RST: race between HAProxy reading the close_notify (kept) and "
     "the RST arriving first (removed)"
 )
-TICKET = "RFC 5077 ticket: resumption from the ticket never reads the cache (docs/tls-semantics.md 2.5)"
+TICKET = ("RFC 5077 ticket: resumption from the ticket never reads the cache "
+          "(docs/tls-semantics.md 2.5)")
 STATELESS = "TLS 1.3 stateless ticket, not in the cache (docs/tls-semantics.md 2.5)"
 
 EXPECTED: dict[str, list[Row]] = {

@@ -31,7 +31,8 @@ TICKET = (
     "stateless RFC 5077 ticket (JDK 13+ default): the invalidated cache entry is not "
     "consulted (docs/tls-semantics.md 1.5)"
 )
-STATELESS = "stateless TLS 1.3 ticket (JDK 13+ default): not in the cache (docs/tls-semantics.md 1.5)"
+STATELESS = ("stateless TLS 1.3 ticket (JDK 13+ default): not in the cache "
+             "(docs/tls-semantics.md 1.5)")
 NO_TICKETS = (
     "enableSessionTicketExtension=false: no RFC 5077 ticket, resumed by session ID "
     "(docs/tls-semantics.md 1.4)"

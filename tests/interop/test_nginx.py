@@ -15,7 +15,8 @@ LENIENT = (
     "nginx: SSL_OP_IGNORE_UNEXPECTED_EOF and SSL_set_shutdown(SENT) before SSL_free "
     "(docs/tls-semantics.md 2.6)"
 )
-TICKET = "RFC 5077 ticket: resumption from the ticket never reads the cache (docs/tls-semantics.md 2.5)"
+TICKET = ("RFC 5077 ticket: resumption from the ticket never reads the cache "
+          "(docs/tls-semantics.md 2.5)")
 STATELESS = "TLS 1.3 stateless ticket, not in the cache (docs/tls-semantics.md 2.5)"
 
 EXPECTED: dict[str, list[Row]] = {

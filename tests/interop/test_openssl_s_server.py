@@ -28,8 +28,10 @@ IGNORE_EOF = (
     "-ignore_unexpected_eof = SSL_OP_IGNORE_UNEXPECTED_EOF: EOF handled as "
     "close_notify (docs/tls-semantics.md 2.2)"
 )
-TICKET = "RFC 5077 ticket: resumption from the ticket never reads the cache (docs/tls-semantics.md 2.5)"
-STATELESS = "TLS 1.3 stateless ticket, not in the cache (openssl PR #6293; " "docs/tls-semantics.md 2.5)"
+TICKET = ("RFC 5077 ticket: resumption from the ticket never reads the cache "
+          "(docs/tls-semantics.md 2.5)")
+STATELESS = ("TLS 1.3 stateless ticket, not in the cache (openssl PR #6293; "
+             "docs/tls-semantics.md 2.5)")
 STATEFUL = (
     "-no_ticket in TLS 1.3 = stateful tickets in the cache (openssl 7e4d731b1c07; "
     "docs/tls-semantics.md 2.5)"

@@ -71,7 +71,8 @@ NOT_HERE: tuple[tuple[str, str], ...] = (
         "JDK 8u252 (old SSLEngine) and Jetty <= 9.3.19 / 9.4.5 are not installable here "
         "(Debian bookworm ships OpenJDK 17 and Jetty 9.4.57). Source: openjdk/jdk@fde1dab "
         "SSLEngineImpl.closeInbound -> fatal -> sess.invalidate(); Jetty 9.3.16 SslConnection "
-        "calls closeInbound on EOF, fixed by d53af5d (#523); docs/tls-semantics.md 1.2, 1.6, 8 row 1",
+        "calls closeInbound on EOF, fixed by d53af5d (#523); "
+        "docs/tls-semantics.md 1.2, 1.6, 8 row 1",
     ),
     (
         "jdk11-sslengine-old",

@@ -16,18 +16,20 @@ Three conditions: loopback inside the server namespace, the veth path without lo
 veth path with LOSS percent loss on each end (nftables where the kernel has no netem).
 
 What was measured (repeated runs; the figures are at AGREE_SD and CONNECT_RACE_BAND): after an
-http check both servers keep every session without loss, and under loss both lose about the
-same share (the segment with the close_notify lost, the server reads the RST alone). After a
-connect check the real frontend keeps only about half its sessions, on loopback as across the
-veth path: the race of real-stacks.md 4.3. The lab profile keeps them all: it decides by what it
-read first (servers/server_conn.cc Finish), and Linux hands it the close_notify ahead of the RST
-(real-stacks.md 4.7). The race needs a close right behind the handshake: in one loopback
-`--trace` of 100 connect checks (one backend, 10 s), 31 of 40 closes after a full handshake kept
-the session and 30 of 60 after an abbreviated one; an http check's close reaches HAProxy idle
-after its response, and none lost. Why HAProxy acts on the RST when the close follows the
-handshake was not read in its source (inferred: both are pending when it next reads). The
-test asserts what held in every run: agreement after http checks, and a race after connect
-checks that the lab profile does not show. Run with -s to print the table.
+http check both servers keep every session without loss, and under loss both lose about the same
+share (the segment with the close_notify lost, the server reads the RST alone). After a connect
+check both keep only about half, on loopback as across the veth path: the race of
+docs/real-stacks.md 4.3. Why, read in HAProxy 2.6's source (docs/real-stacks.md 4.8): a connection
+that ends before its first request is answered with a 400 (src/mux_h1.c h1_handle_parsing_error);
+if the RST is already in the kernel that send fails (src/raw_sock.c raw_sock_from_buf sets
+CO_FL_SOCK_WR_SH), h1_shutw_conn then skips SSL_shutdown and SSL_free's ssl_clear_bad_session
+removes the session. After a served request no 400 is sent (H1C_F_WAIT_NEXT_REQ), so http checks
+keep it. The lab profile follows the same rule on what its server saw: a close_notify before any
+request, read in the wake-up that also reported the RST, removes the session
+(Behaviour::notify_reset_before_request_drops). With `option http-ignore-probes` (no 400) the real
+frontend kept every session after connect checks (391 of 391, loopback and veth). The test asserts
+agreement after http checks, and after connect checks that both race inside CONNECT_RACE_BAND and
+differ by at most CONNECT_AGREE. Run with -s to print the table.
 """
 
 from __future__ import annotations
@@ -58,10 +60,14 @@ READY_TIMEOUT_S = 10.0
 # of 138-182, |lab - real| 0.004-0.049 against a 3.5 SD bound of about 0.09.
 AGREE_SD = 3.5
 AGREE_FLOOR = 0.02
-# The real frontend's kept share after connect checks without loss: twelve CI-length values
-# (loopback and veth, six runs) 0.372-0.567 of 337-391 offers, wider than binomial noise (the
-# race's odds move with the machine's load); the lab profile's was 1.000 in every one.
+# Kept shares after connect checks, every condition. Six CI-length runs with the rule (18 values
+# each, docs/real-stacks.md 4.8): lab 0.322-0.634 of 117-391 offers, real 0.366-0.604 of
+# 139-391 (six runs before it: real 0.372-0.567 without loss). The race's odds move with the
+# machine's load and the two servers are two processes, so the shares of one run differ by
+# more than binomial noise: |lab - real| up to 0.28 (0.011-0.085 over 20 s), against about
+# 0.13 for 3.5 SD at 391 offers. CONNECT_AGREE bounds that difference, not AGREE_SD.
 CONNECT_RACE_BAND = (0.2, 0.85)
+CONNECT_AGREE = 0.35
 CHECKER_FLAGS = ("--profile", "haproxy-2.6", "--close", "notify-reset", "--tls", "1.2",
                  "--tickets", "off", "--inter", INTER, "--timeout", "1s")
 SERVER_FLAGS = ("--profile", "haproxy-frontend", "--backends", str(N), "--tls", "1.2",
@@ -179,12 +185,17 @@ def agreement(a: tuple[float, int], b: tuple[float, int]) -> float:
     return max(AGREE_FLOOR, AGREE_SD * math.sqrt(p * (1 - p) * (1 / a[1] + 1 / b[1])))
 
 
-def fate_follows_what_was_read(f: dict) -> None:
-    """The lab server: a close whose close_notify it read keeps the session; an RST alone
-    removes it (servers/server_conn.cc Finish, lab/close_kind.cc ClassifyClose)."""
+def fate_follows_the_profile(f: dict, kind: str) -> None:
+    """The lab server: an RST alone removes the session; a close_notify keeps it after an http
+    check, and after a connect check (no request) removes it only when the RST came in the
+    same wake-up (Behaviour::notify_reset_before_request_drops, lab/profiles.h), counted under
+    close_notify, the kind that was read."""
     kinds, removed = f["close_kinds"], f["sessions_removed_total"]
-    assert removed["close_notify"] == 0, f
     assert removed["reset"] == kinds["reset"], f
+    if kind == "http":
+        assert removed["close_notify"] == 0, f
+    else:
+        assert removed["close_notify"] <= kinds["close_notify"], f
 
 
 def measure(path, serve, workdir: Path, bundle: Path, name: str, loopback: bool) -> dict:
@@ -205,7 +216,7 @@ def measure(path, serve, workdir: Path, bundle: Path, name: str, loopback: bool)
         real.stop()
     assert alive, f"haproxy exited early:\n{real.log.read_text(errors='replace')[-2000:]}"
     for kind in KINDS:
-        fate_follows_what_was_read(labs[kind].figures())
+        fate_follows_the_profile(labs[kind].figures(), kind)
     for key, f in docs.items():
         assert f["checks_total"] > 0 and f["resumed_handshakes_total"] > 0, (key, f)
     return {key: checker_kept_share(f) for key, f in docs.items()}
@@ -234,14 +245,16 @@ def test_close_notify_rst_race_lab_profile_and_real_frontend(need_path, serve, t
         s = shares[cond]
         assert abs(s[("lab", "http")][0] - s[("real", "http")][0]) <= agreement(
             s[("lab", "http")], s[("real", "http")]), (cond, s)
+    for cond in conds:  # connect: both race, as often as each other within CONNECT_AGREE
+        s = shares[cond]
+        lo, hi = CONNECT_RACE_BAND
+        for server in ("lab", "real"):
+            assert lo <= s[(server, "connect")][0] <= hi, (cond, server, s)
+        assert abs(s[("lab", "connect")][0] - s[("real", "connect")][0]) <= CONNECT_AGREE, (
+            cond, s)
     for cond in conds[:2]:  # no loss
         s = shares[cond]
         assert s[("lab", "http")][0] >= 0.99 and s[("real", "http")][0] >= 0.99, (cond, s)
-        # connect: the lab profile keeps them all; the real frontend races.
-        assert s[("lab", "connect")][0] >= 0.99, (cond, s)
-        lo, hi = CONNECT_RACE_BAND
-        assert lo <= s[("real", "connect")][0] <= hi, (cond, s)
     if LOSS > 0:  # lost close_notify segments cost both servers sessions
         s = shares[conds[2]]
         assert s[("lab", "http")][0] < 1.0 and s[("real", "http")][0] < 1.0, s
-        assert s[("real", "connect")][0] < s[("lab", "connect")][0], s

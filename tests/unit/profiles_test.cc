@@ -424,5 +424,31 @@ TEST(FateAfterCloseTest, CrossCuttingRulesHoldForEveryProfile) {
   }
 }
 
+// HAProxy 2.6 answers a connection that ends before its first request with a 400; with the RST
+// already there the send fails and SSL_shutdown is skipped (src/mux_h1.c h1_handle_parsing_error
+// and h1_shutw_conn, src/raw_sock.c raw_sock_from_buf; docs/real-stacks.md 4.8). Only both
+// conditions together remove the session, only from the cache, and only for haproxy-frontend.
+TEST(FateAfterCloseTest, CloseNotifyWithResetBeforeFirstRequestDropsOnlyForHaproxyFrontend) {
+  const CloseNotifyContext both{.reset_in_same_wakeup = true, .before_first_request = true};
+  const CloseNotifyContext after_request{.reset_in_same_wakeup = true,
+                                         .before_first_request = false};
+  const CloseNotifyContext read_alone{.reset_in_same_wakeup = false, .before_first_request = true};
+  for (const ServerProfile& p : ServerProfiles()) {
+    const bool haproxy = p.name == "haproxy-frontend";
+    for (Resumption m : kEveryMechanism) {
+      const bool stateful = m == Resumption::kSessionId || m == Resumption::kPskStateful;
+      const SessionFate want = haproxy && stateful ? kRemoved : kKept;
+      EXPECT_EQ(FateAfterClose(p, m, CloseKind::kCloseNotify, both), want) << p.name;
+      EXPECT_EQ(FateAfterClose(p, m, CloseKind::kCloseNotify, after_request), kKept) << p.name;
+      EXPECT_EQ(FateAfterClose(p, m, CloseKind::kCloseNotify, read_alone), kKept) << p.name;
+      // The context never moves any other close kind.
+      for (CloseKind kind : kAllCloseKinds) {
+        if (kind == CloseKind::kCloseNotify) continue;
+        EXPECT_EQ(FateAfterClose(p, m, kind, both), FateAfterClose(p, m, kind)) << p.name;
+      }
+    }
+  }
+}
+
 }  // namespace
 }  // namespace tlslab
