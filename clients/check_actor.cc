@@ -16,8 +16,8 @@ constexpr Millis kTicketWait{200};
 CheckActor* ActorOf(SSL* ssl) { return static_cast<CheckActor*>(SSL_get_app_data(ssl)); }
 
 // A check reads at most this much per readiness event: a backend that sends without a pause
-// cannot hold the thread, and the timers of every other check run between slices (issue 8,
-// item 1: reading until EAGAIN delayed a timeout by 1.3 s).
+// cannot hold the thread, and the timers of every other check run between slices (reading
+// until EAGAIN once delayed a timeout by 1.3 s).
 constexpr size_t kReadSlice = 64 * 1024;
 
 }  // namespace

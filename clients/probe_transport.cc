@@ -22,7 +22,7 @@ constexpr Millis kTicketSettle{20};
 // After our FIN, how long the server gets to close its side (FinStyle::kHalfCloseAndDrain).
 constexpr Millis kDrainWait{1000};
 // The most read from the socket at once: a server that sends without a pause is read in
-// slices, and every wait between them checks its deadline (issue 8, item 1).
+// slices, and every wait between them checks its deadline.
 constexpr size_t kReadSlice = 64 * 1024;
 // TLS record content types (RFC 8446 5.1): a reply starting with one of these speaks TLS.
 constexpr unsigned char kRecordAlert = 21;

@@ -1,6 +1,6 @@
 """Render every notebook of experiments/ into docs/notebooks/: executed from top to bottom,
 converted to Markdown with its figures as PNG files next to it, so that a reader sees the story
-and the plots on the repository page without running anything (issue 12, part 3).
+and the plots on the repository page without running anything.
 
 The notebooks themselves stay saved without outputs (tests/python/test_notebooks.py checks);
 this script is the one command that regenerates the rendered copies:

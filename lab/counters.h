@@ -26,7 +26,7 @@ inline size_t Index(CloseKind k) { return static_cast<size_t>(k); }
 
 // Why a check failed (HAProxy's L4/L6/L7 check statuses, in our words).
 // kResponseTooLarge: the response exceeded the reader's caps (lab/http_response.h), a hostile
-// or broken backend (issue 8, item 1); HAProxy's check buffer is bounded the same way.
+// or broken backend; HAProxy's check buffer is bounded the same way.
 enum class CheckFailure { kConnect, kTimeout, kHandshake, kHttpStatus, kClosed, kResponseTooLarge };
 inline constexpr std::array kAllCheckFailures = {
     CheckFailure::kConnect,    CheckFailure::kTimeout, CheckFailure::kHandshake,

@@ -2,7 +2,7 @@
 // probe's --http): bytes in, state out, no I/O, so that a fuzz target or a unit test can drive
 // it with any split of any bytes.
 //
-// Bounded by construction (issue 8, item 1): the header is kept up to a cap, the body is
+// Bounded by construction: the header is kept up to a cap, the body is
 // counted and never stored, and a peer that exceeds either cap ends in kTooLarge, which the
 // caller counts as its own failure reason (response_too_large). Framing follows RFC 9112
 // section 6.3: Transfer-Encoding chunked wins over Content-Length; without either the body

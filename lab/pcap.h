@@ -1,5 +1,5 @@
 // --pcap FILE: the connections the lab drives, written as a classic libpcap file that Wireshark
-// and tshark open, without root, tcpdump or a capture interface (issue 12, part 2).
+// and tshark open, without root, tcpdump or a capture interface.
 //
 // The lab sees every byte of every connection: OpenSSL runs over memory BIOs (lab/tls_stream.h)
 // and the lab itself moves the bytes to and from the socket, knows when it sent a FIN or an RST

@@ -1,4 +1,4 @@
-"""Figures of issue 8 for a given tlslab binary (before/after): what hostile peers and careless
+"""Hostile-peer figures for a given tlslab binary (before/after): what hostile peers and careless
 input cost the process (peak RSS from /proc/PID/status VmHWM, wall time, exit code).
 
     /usr/bin/python3 tests/bench/hostile_figures.py build/tlslab [ITEM...]

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""tlslab next to the real tools it is compared with (issue 10's table), in one run.
+"""tlslab next to the real tools it is compared with (docs/performance.md's table), in one run.
 
 One nginx (one worker, a key and certificate generated here, TLS 1.2) is the backend. Cases:
   checker   `tlslab check --profile haproxy-2.6` and HAProxy 2.6 (`nbthread 1`, N `server` lines
@@ -14,7 +14,7 @@ One nginx (one worker, a key and certificate generated here, TLS 1.2) is the bac
             (`tlslab check`, 400/s; nginx's side is the checker case's tlslab run), CPU per
             full and per resumed handshake;
   load      `tlslab check` flat out (200 backends, inter 10ms, resumed): the client's CPU per
-            handshake (tls-perf, the issue's reference, is not in Debian: reported, not judged).
+            handshake (tls-perf, the usual reference, is not in Debian: reported, not judged).
 CPU per process is read from /proc/PID/task/*/schedstat (nanoseconds, every thread) at the
 start and the end of the same window, after a warm-up of one interval (so the first round of
 full handshakes is over). The checks of the window: nginx's stub_status (accepted connections)
@@ -25,7 +25,7 @@ the end of the last one, tlslab at a fixed rate: the achieved rates are printed 
 Rounds are interleaved (every case once per round, tlslab and its peer alternating which goes
 first), and each figure is the median of the rounds, with their min..max.
 
-Goals (issue 10): checker CPU per check at most 0.9x HAProxy's at 400/s, 0.5x at 2,000/s; a
+Goals (docs/performance.md): checker CPU per check at most 0.9x HAProxy's at 400/s, 0.5x at 2,000/s; a
 full check at most 1.3x the in-memory handshake plus the socket floor; server CPU per handshake
 at most 0.95x nginx's. A goal counts as missed when every round misses it (the lowest ratio of
 the rounds is above the goal): a miss inside the run's own spread is reported, not failed.
@@ -438,7 +438,7 @@ def table(figures: list[Figure], slack: float) -> str:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=PROG, description="tlslab check/serve next to HAProxy 2.6 "
-                                "and nginx: CPU per check and per handshake, issue 10's goals.")
+                                "and nginx: CPU per check and per handshake, the goals of docs/performance.md.")
     p.add_argument("--tlslab", type=Path, default=REPO / "build" / "tlslab",
                    help="the tlslab command [%(default)s]")
     p.add_argument("--bench", type=Path, default=REPO / "build" / "tlslab_bench",

@@ -51,7 +51,7 @@ BAD_INPUT = [
      "check --target 127.0.0.1:9 --stats-socket /nonexistent/tlslab-e2e/s.sock --duration 1s",
      ["--stats-socket", "/nonexistent/tlslab-e2e/s.sock"]),
     ("flag-of-another-command", "serve --inter 1s --duration 1s", ["unknown flag", "--inter"]),
-    # issue 8 item 11: --http-path and --sni validated before anything runs
+    # --http-path and --sni validated before anything runs
     ("http-path-relative", "check --target 127.0.0.1:9 --http-path health --duration 1s",
      ["http-path", "start with '/'"]),
     ("sni-ip-literal", "check --target 127.0.0.1:9 --sni 10.0.0.1 --duration 1s",
@@ -59,7 +59,7 @@ BAD_INPUT = [
     ("sni-bad-label", "check --target 127.0.0.1:9 --sni -a.example --duration 1s",
      ["sni", "DNS host name"]),
     ("version-with-flag", "version --bogus", ["version takes no flags", "--bogus"]),
-    # issue 8 items 2, 3, 8: the new bounds are flags with checked values
+    # the bounds are flags with checked values
     ("zero-max-connections", "serve --max-connections 0 --duration 1s",
      ["max-connections", "got 0"]),
     ("stats-socket-mode-not-octal",
@@ -67,7 +67,7 @@ BAD_INPUT = [
      ["stats-socket-mode", "octal"]),
 ]  # fmt: skip
 
-# Bytes the user may give that are not text (issue 8 items 6 and 11): (id, argv as bytes,
+# Bytes the user may give that are not text: (id, argv as bytes,
 # fragments of the error line). The error names the field, never echoes the raw bytes, and no
 # run starts (so no JSON can fail after it).
 BAD_BYTES = [
@@ -188,7 +188,7 @@ def test_stray_argument_is_rejected(cli, argv: str) -> None:
     assert_one_line_error(cli, proc, ["unexpected argument", f"'{argv.split()[1]}'"], code=2)
 
 
-# ---- files created safely (issue 8 items 3 and 7)
+# ---- files created safely
 
 
 def test_stats_socket_refuses_to_replace_a_regular_file(cli, tmp_path) -> None:

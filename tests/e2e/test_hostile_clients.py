@@ -1,4 +1,4 @@
-"""Hostile peers (issue 8): a client that pipelines requests and never reads its replies, a
+"""Hostile peers: a client that pipelines requests and never reads its replies, a
 slowloris before and after the handshake, a flood beyond the per-backend connection cap, and
 stats-socket clients that drip or stay silent. Each asserts a bound (peak RSS from
 /proc/PID/status VmHWM, wall time) and the counted reason, and that real checks still pass."""

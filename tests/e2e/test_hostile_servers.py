@@ -1,4 +1,4 @@
-"""Hostile TLS servers against `tlslab check` and `tlslab probe --http` (issue 8, item 1).
+"""Hostile TLS servers against `tlslab check` and `tlslab probe --http`.
 
 A small Python ssl server answers the request with an endless body or an endless header.
 Before the bounded reader (lab/http_response.h) `check` grew to 2.2 GB and `probe --http
@@ -201,7 +201,7 @@ def test_check_takes_a_response_without_framing_at_its_header(cli, hostile) -> N
 
 
 def test_check_names_an_undecryptable_record_a_tls_error(cli, hostile) -> None:
-    # Issue 8: a record that does not decrypt was reported as "server closed".
+    # A regression: a record that does not decrypt was reported as "server closed".
     server = hostile("undecryptable")
     proc = subprocess.run(
         [str(cli.bin), "check", "--target", server.target, "--check", "http", "--inter",

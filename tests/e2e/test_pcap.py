@@ -1,4 +1,4 @@
-"""--pcap: the lab's connections as a pcap file that Wireshark reads (issue 12, lab/pcap.h).
+"""--pcap: the lab's connections as a pcap file that Wireshark reads (lab/pcap.h).
 
 tshark (Debian's `tshark`, in scripts/lib.sh's TLSLAB_TEST_PACKAGES) is the judge: it must
 decode the ClientHello and the session ID it offers, the close_notify (decrypted with the

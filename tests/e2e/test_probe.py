@@ -245,7 +245,7 @@ def test_strict_server_is_strict_and_matches_its_profile(strict_target):
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_ends_the_probe_with_what_it_measured(strict_target, sig):
-    """Issue 8 item 10: probe follows run's rules: complete JSON, exit 130, promptly."""
+    """probe follows run's rules: complete JSON, exit 130, promptly."""
     proc = subprocess.Popen(
         [str(BIN), "probe", strict_target, "--pause", "2s", "--json"],
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

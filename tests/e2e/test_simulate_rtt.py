@@ -1,4 +1,4 @@
-"""`tlslab simulate --rtt D` (issue 11 part 2): each check's latency gains D times the round
+"""`tlslab simulate --rtt D`: each check's latency gains D times the round
 trips it waits for (sim/streams.h Model::NetworkUs: TCP 1, TLS 1.2 full 2, resumed 1, TLS 1.3
 1, an http request 1), and a check whose latency passes the check timeout fails as a timeout.
 tests/netpath/test_rtt.py holds the same model against a real path with netem delay."""

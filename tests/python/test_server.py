@@ -160,7 +160,7 @@ def test_stats_have_the_keys_of_serve_json():
 
 
 def test_stats_and_close_from_threads_at_once():
-    """Issue 8 item 5: close() in one thread while others call stats() segfaulted (5 of 5
+    """A regression: close() in one thread while others call stats() segfaulted (5 of 5
     runs, CpuMeter::TotalNs <- Server::Stats). Now stats() either answers or raises."""
     import threading
 

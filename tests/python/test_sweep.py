@@ -183,7 +183,7 @@ def test_a_point_given_twice_runs_once(tmp_path):
 
 
 def test_a_second_writer_of_the_same_log_is_refused(tmp_path):
-    """Issue 8 item 9: two sweeps on one JSONL file ran every point twice."""
+    """A regression: two sweeps on one JSONL file ran every point twice."""
     import fcntl
 
     out = tmp_path / "sweep.jsonl"
@@ -212,7 +212,7 @@ def _children(pid: int) -> list[int]:
 
 
 def test_a_killed_sweep_takes_its_run_with_it(tmp_path):
-    """Issue 8 item 9: after SIGKILL of the sweep its `tlslab run` child kept running and
+    """A regression: after SIGKILL of the sweep its `tlslab run` child kept running and
     overlapped the resumed point. Now the child gets SIGKILL with its parent."""
     sweeper = subprocess.Popen(
         [sys.executable, "-c", LONG_POINT, str(tmp_path / "s.jsonl")],

@@ -270,7 +270,7 @@ TEST(FateAfterCloseTest, MatchesExpectationTableForEveryProfileMechanismAndKind)
       }
     }
   }
-  EXPECT_GE(checked, 15 * 4 * 6) << "every row of the issue at least";
+  EXPECT_GE(checked, 15 * 4 * 6) << "every row of the matrix at least";
 }
 
 TEST(FateAfterCloseTest, TableRowsNameExistingProfiles) {

@@ -1,4 +1,4 @@
-// lab/text.h: what user text may reach JSON and error lines (issue 8 items 6 and 11), and the
+// lab/text.h: what user text may reach JSON and error lines, and the
 // stats command parser (lab/monitor.h StatsReply).
 #include "lab/text.h"
 
