@@ -25,8 +25,8 @@ the end of the last one, tlslab at a fixed rate: the achieved rates are printed 
 Rounds are interleaved (every case once per round, tlslab and its peer alternating which goes
 first), and each figure is the median of the rounds, with their min..max.
 
-Goals (docs/performance.md): checker CPU per check at most 0.9x HAProxy's at 400/s, 0.5x at 2,000/s; a
-full check at most 1.3x the in-memory handshake plus the socket floor; server CPU per handshake
+Goals (docs/performance.md): checker CPU per check at most 0.9x HAProxy's at 400/s, 0.5x at
+2,000/s; a full check at most 1.3x the in-memory handshake plus the socket floor; server CPU per handshake
 at most 0.95x nginx's. A goal counts as missed when every round misses it (the lowest ratio of
 the rounds is above the goal): a miss inside the run's own spread is reported, not failed.
 `--short` (CI: 2 rounds of 1 s windows at inter 1s, no load case, about a minute) fails only
@@ -438,7 +438,8 @@ def table(figures: list[Figure], slack: float) -> str:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog=PROG, description="tlslab check/serve next to HAProxy 2.6 "
-                                "and nginx: CPU per check and per handshake, the goals of docs/performance.md.")
+                                "and nginx: CPU per check and per handshake, the goals of "
+                                "docs/performance.md.")
     p.add_argument("--tlslab", type=Path, default=REPO / "build" / "tlslab",
                    help="the tlslab command [%(default)s]")
     p.add_argument("--bench", type=Path, default=REPO / "build" / "tlslab_bench",
