@@ -26,9 +26,10 @@ Rounds are interleaved (every case once per round, tlslab and its peer alternati
 first), and each figure is the median of the rounds, with their min..max.
 
 Goals (docs/performance.md): checker CPU per check at most 0.9x HAProxy's at 400/s, 0.5x at
-2,000/s; a full check at most 1.3x the in-memory handshake plus the socket floor; server CPU per handshake
-at most 0.95x nginx's. A goal counts as missed when every round misses it (the lowest ratio of
-the rounds is above the goal): a miss inside the run's own spread is reported, not failed.
+2,000/s; a full check at most 1.3x the in-memory handshake plus the socket floor; server CPU per
+handshake at most 0.95x nginx's. A goal counts as missed when every round misses it (the lowest
+ratio of the rounds is above the goal): a miss inside the run's own spread is reported, not
+failed.
 `--short` (CI: 2 rounds of 1 s windows at inter 1s, no load case, about a minute) fails only
 on gross regressions, ratios above 1.5x the goal (the 2,000/s case only reported): a shared CI
 machine is noisy; the goals themselves are judged by the long form (the default, ~10 minutes).
