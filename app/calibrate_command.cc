@@ -1,13 +1,16 @@
 // tlslab calibrate: this machine's CPU cost per TLS operation and side, in memory
 // (sim/calibrate.h) and on loopback (short runs of the lab's own engines, app/lab_run.h), written
-// as a cost file for `tlslab simulate --costs FILE` (sim/costs.h, format version 1).
+// as a cost file for `tlslab simulate --costs FILE` (sim/costs.h, format version 2).
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 
 #include "app/commands.h"
 #include "app/lab_run.h"
@@ -49,15 +52,21 @@ std::string UtcNow() {
   return buf;
 }
 
+// The two check rates of the loopback half: backends checked every second. The low one is
+// low enough that the broken pair of a 2-core machine stays far from its knee, the high one
+// four times the low one so that the per-second cost separates from the per-check cost.
+constexpr int kLowBackends = 100;
+constexpr int kHighBackends = 400;
+
 // A short real run of the lab (server and checker in this process, loopback sockets).
-Figures Loopback(KeyType key, TlsVersion version, bool broken, Millis duration) {
+Figures Loopback(KeyType key, TlsVersion version, bool broken, int backends, Millis duration) {
   Config c;
   c.tls.key = key;
   c.tls.version = version;
   c.server.profile = broken ? "jdk8-sslengine" : "lenient";
   c.checker.profile = broken ? "haproxy-1.7.3" : "haproxy-1.7.4";
   c.checker.check = CheckKind::kHttp;
-  c.server.backends = 200;
+  c.server.backends = backends;
   c.checker.inter = Millis(1000);
   c.duration = duration;
   c.output.live = false;
@@ -65,27 +74,85 @@ Figures Loopback(KeyType key, TlsVersion version, bool broken, Millis duration) 
   return RunLab(c, -1, nullptr).figures;
 }
 
-// The socket and event-loop floor of one check: what a loopback check cost per side beyond
-// its in-memory operations, in a broken run (full, refused, http, no close_notify:
-// quiet-reset) for full checks and in a fixed one (resumed, http, close_notify sent and
-// answered) for resumed checks.
-void SetFloors(VersionCosts& v, const Figures& broken, const Figures& fixed, Resumption mech,
-               nlohmann::json& record) {
-  auto floors = [&](SideCosts& s, std::optional<double> b, std::optional<double> f) {
-    s.floor = std::max(0.0, b.value_or(0) - (s.full + s.refused + s.http));
-    s.floor_resumed = std::max(
-        0.0, f.value_or(0) - (s.resumed[static_cast<size_t>(mech)] + s.http + s.close_notify));
+// One side of one loopback run: checks per second done and CPU microseconds per second spent.
+struct RatePoint {
+  double rate = 0, cpu = 0;
+};
+
+RatePoint PointOf(std::optional<double> percent, std::optional<double> us_per_check) {
+  RatePoint p;
+  p.cpu = percent.value_or(0) * 1e4;  // percent of a core -> microseconds per second
+  if (us_per_check && *us_per_check > 0) p.rate = p.cpu / *us_per_check;
+  return p;
+}
+
+// Per side, CPU per second = per_second + per_check x rate, fitted to the four runs (broken
+// and fixed, each at two rates) with one per_second for both pairs (the same event loops)
+// and a per-check slope per pair: least squares, per_second clamped at 0.
+struct Fit {
+  double per_second = 0, broken = 0, fixed = 0;
+};
+
+Fit FitSide(const std::array<RatePoint, 2>& broken, const std::array<RatePoint, 2>& fixed) {
+  auto slope = [](const std::array<RatePoint, 2>& p) {
+    const double dr = p[1].rate - p[0].rate;
+    return dr > 0 ? (p[1].cpu - p[0].cpu) / dr : 0.0;
   };
-  floors(v.checker, broken.checker_cpu_us_per_check, fixed.checker_cpu_us_per_check);
-  floors(v.server, broken.server_cpu_us_per_check, fixed.server_cpu_us_per_check);
-  record = {{"broken",
-             {{"checker_us_per_check", broken.checker_cpu_us_per_check.value_or(0)},
-              {"server_us_per_check", broken.server_cpu_us_per_check.value_or(0)},
-              {"key_rate_per_s", broken.key_rate_per_s}}},
-            {"fixed",
-             {{"checker_us_per_check", fixed.checker_cpu_us_per_check.value_or(0)},
-              {"server_us_per_check", fixed.server_cpu_us_per_check.value_or(0)},
-              {"resumption_ratio", fixed.resumption_ratio.value_or(0)}}}};
+  auto intercept = [&](const std::array<RatePoint, 2>& p) {
+    return p[0].cpu - slope(p) * p[0].rate;
+  };
+  Fit f;
+  f.per_second = std::max(0.0, (intercept(broken) + intercept(fixed)) / 2);
+  auto refit = [&](const std::array<RatePoint, 2>& p) {
+    double num = 0, den = 0;
+    for (const RatePoint& q : p) {
+      num += q.rate * (q.cpu - f.per_second);
+      den += q.rate * q.rate;
+    }
+    return den > 0 ? std::max(0.0, num / den) : 0.0;
+  };
+  f.broken = refit(broken);
+  f.fixed = refit(fixed);
+  return f;
+}
+
+// The socket and event-loop floor of one check: what a loopback check cost per side beyond
+// its in-memory operations and the event loop's per-second cost, in the broken runs (full,
+// refused, http, no close_notify: quiet-reset) for full checks and in the fixed ones (resumed,
+// http, close_notify sent and answered) for resumed checks.
+void SetFloors(VersionCosts& v, const std::array<Figures, 2>& broken,
+               const std::array<Figures, 2>& fixed, Resumption mech, nlohmann::json& record) {
+  auto side = [&](SideCosts& s, auto percent, auto per_check) {
+    const std::array<RatePoint, 2> b{PointOf(percent(broken[0]), per_check(broken[0])),
+                                     PointOf(percent(broken[1]), per_check(broken[1]))};
+    const std::array<RatePoint, 2> f{PointOf(percent(fixed[0]), per_check(fixed[0])),
+                                     PointOf(percent(fixed[1]), per_check(fixed[1]))};
+    const Fit fit = FitSide(b, f);
+    s.per_second = fit.per_second;
+    s.floor = std::max(0.0, fit.broken - (s.full + s.refused + s.http));
+    s.floor_resumed =
+        std::max(0.0, fit.fixed - (s.resumed[static_cast<size_t>(mech)] + s.http + s.close_notify));
+  };
+  side(
+      v.checker, [](const Figures& f) { return std::optional<double>(f.checker_cpu_percent); },
+      [](const Figures& f) { return f.checker_cpu_us_per_check; });
+  side(
+      v.server, [](const Figures& f) { return std::optional<double>(f.server_cpu_percent); },
+      [](const Figures& f) { return f.server_cpu_us_per_check; });
+  auto runs = [](const std::array<Figures, 2>& r) {
+    nlohmann::json out = nlohmann::json::array();
+    for (size_t i = 0; i < r.size(); ++i) {
+      out.push_back({{"backends", i == 0 ? kLowBackends : kHighBackends},
+                     {"checker_cpu_percent", r[i].checker_cpu_percent},
+                     {"server_cpu_percent", r[i].server_cpu_percent},
+                     {"checker_us_per_check", r[i].checker_cpu_us_per_check.value_or(0)},
+                     {"server_us_per_check", r[i].server_cpu_us_per_check.value_or(0)},
+                     {"key_rate_per_s", r[i].key_rate_per_s},
+                     {"resumption_ratio", r[i].resumption_ratio.value_or(0)}});
+    }
+    return out;
+  };
+  record = {{"broken", runs(broken)}, {"fixed", runs(fixed)}};
 }
 
 }  // namespace
@@ -98,7 +165,7 @@ int CalibrateCommand(const Args& args) {
         "out", po::value<std::string>()->value_name("FILE"),
         "cost file to write [tlslab-costs.json]")("force", "replace FILE if it exists")(
         "loopback-duration", po::value<std::string>()->value_name("D"),
-        "length of each short real run on loopback [6s]")(
+        "length of each short real run on loopback (four per key and version) [6s]")(
         "budget", po::value<std::string>()->value_name("D"), "CPU per in-memory operation [400ms]")(
         "where", po::value<std::string>()->value_name("TEXT"), "label of the machine [hostname]")(
         "help,h", "show this help");
@@ -146,8 +213,12 @@ int CalibrateCommand(const Args& args) {
         VersionCosts v = MeasureInMemory(key, version, budget);
         std::fprintf(stderr, "calibrate: %s TLS %s on loopback...\n",
                      std::string(Name(key)).c_str(), vname.c_str());
-        const Figures broken = Loopback(key, version, true, loopback);
-        const Figures fixed = Loopback(key, version, false, loopback);
+        std::array<Figures, 2> broken, fixed;
+        for (size_t i = 0; i < 2; ++i) {
+          const int backends = i == 0 ? kLowBackends : kHighBackends;
+          broken[i] = Loopback(key, version, true, backends, loopback);
+          fixed[i] = Loopback(key, version, false, backends, loopback);
+        }
         const Resumption mech =
             version == TlsVersion::kTls12 ? Resumption::kTicket : Resumption::kPskStateless;
         nlohmann::json record;
@@ -161,13 +232,17 @@ int CalibrateCommand(const Args& args) {
     const nlohmann::json doc = {
         {"format", "tlslab-costs"},
         {"version", kCostFormatVersion},
-        {"units", "CPU microseconds per check part, per side"},
+        {"units",
+         "CPU microseconds per check part, per side; per_second: per wall second of "
+         "each event-loop thread"},
         {"measured",
          {{"where", where + " (" + CpuModel() + ")"},
           {"cpu_model", CpuModel()},
           {"date", UtcNow()},
           {"versions", Versions()},
-          {"loopback_run", FormatDuration(loopback) + ", 200 backends, inter 1s, http"}}},
+          {"loopback_run", FormatDuration(loopback) + " each, " + std::to_string(kLowBackends) +
+                               " and " + std::to_string(kHighBackends) +
+                               " backends, inter 1s, http"}}},
         {"costs", costs},
         {"loopback", loopback_record}};
     CostsFromJson(doc, out);  // what we write must read back

@@ -39,6 +39,13 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
   const int cores = c.simulation.backend_cores;
   const int64_t step = SeriesStepUs(c);
   const int rise = c.checker.rise, fall = c.checker.fall;
+  // The event loops' cost per wall second, whatever the checks (sim/costs.h per_second): one
+  // loop per checker thread of a load balancer, one per server thread (or per core of every
+  // backend machine). Microseconds per second, per LB and for all backends.
+  const double server_loops =
+      cores > 0 ? static_cast<double>(md.n) * cores : static_cast<double>(c.server.threads);
+  const double checker_idle_us_per_s = md.cost.checker_per_second * md.threads;
+  const double server_idle_us_per_s = md.cost.server_per_second * server_loops;
   auto make_stream = [&](int b, int lb) {
     Stream st;
     st.health = Health(rise, fall);
@@ -98,13 +105,13 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
   size_t saturated_steps = 0;
   auto utilisation = [&](const SimSeries& s) {
     double checker = 0, server = 0;
-    const double server_cores =
-        cores > 0 ? static_cast<double>(md.n) * cores : static_cast<double>(c.server.threads);
     for (size_t i = 0; i < s.steps(); ++i) {
       const double dt = static_cast<double>(std::min(static_cast<int64_t>(i + 1) * step, md.end) -
                                             static_cast<int64_t>(i) * step);
-      const double ci = s.At(SimSeries::kCheckerCpu, i) / dt / md.threads;
-      const double si = s.At(SimSeries::kServerCpu, i) * md.lbs / dt / server_cores;
+      const double ci =
+          s.At(SimSeries::kCheckerCpu, i) / dt / md.threads + md.cost.checker_per_second / 1e6;
+      const double si = s.At(SimSeries::kServerCpu, i) * md.lbs / dt / server_loops +
+                        md.cost.server_per_second / 1e6;
       if (std::max(ci, si) >= 1.0) ++saturated_steps;
       checker = std::max(checker, ci);
       server = std::max(server, si);
@@ -195,8 +202,10 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
     row.key_rate_per_s = (at(kFresh) + at(kRefused)) * lb_scale / dt;
     row.resumed_per_s = at(kResumed) * lb_scale / dt;
     row.failures_per_s = at(SimSeries::kFailures) * lb_scale / dt;
-    row.checker_cpu_percent = at(SimSeries::kCheckerCpu) * lb_scale / 1e6 / dt * 100;
-    row.server_cpu_percent = at(SimSeries::kServerCpu) * server_scale / 1e6 / dt * 100;
+    row.checker_cpu_percent =
+        (at(SimSeries::kCheckerCpu) * lb_scale / dt + checker_idle_us_per_s) / 1e6 * 100;
+    row.server_cpu_percent =
+        (at(SimSeries::kServerCpu) * server_scale / dt + server_idle_us_per_s) / 1e6 * 100;
     if (dt >= 0.5) f.max_key_rate_per_s = std::max(f.max_key_rate_per_s, row.key_rate_per_s);
     f.series.push_back(row);
   }
@@ -221,8 +230,10 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
   const double resumed = count(steady, kResumed);
   f.key_rate_per_s = full / f.steady_seconds;
   if (full + resumed > 0) f.resumption_ratio = resumed / (full + resumed);
-  const double checker_us = count(steady, SimSeries::kCheckerCpu);
-  const double server_us = steady[SimSeries::kServerCpu] * server_scale;
+  const double checker_us =
+      count(steady, SimSeries::kCheckerCpu) + checker_idle_us_per_s * f.steady_seconds;
+  const double server_us =
+      steady[SimSeries::kServerCpu] * server_scale + server_idle_us_per_s * f.steady_seconds;
   f.checker_cpu_percent = checker_us / 1e6 / f.steady_seconds * 100;
   f.server_cpu_percent = server_us / 1e6 / f.steady_seconds * 100;
   const double steady_checks = count(steady, kFresh) + count(steady, kRefused) +
@@ -263,6 +274,9 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
       {"engine", engine},
       {"costs_file", costs.file},
       {"costs_measured_on", costs.where},
+      {"costs_version", costs.version},
+      {"event_loop_cpu_percent",
+       {{"checker_per_lb", checker_idle_us_per_s / 1e4}, {"server", server_idle_us_per_s / 1e4}}},
       {"checkers", md.lbs},
       {"checker_threads", md.threads},
       {"thread_model",

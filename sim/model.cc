@@ -79,6 +79,8 @@ CheckCostPair CostsPerCheck(const SessionModel& m, const CostSet& costs, KeyType
   };
   fill(v.checker, true, out.checker);
   fill(v.server, false, out.server);
+  out.checker_per_second = v.checker.per_second;
+  out.server_per_second = v.server.per_second;
   return out;
 }
 

@@ -44,6 +44,9 @@ struct CheckCosts {
 struct CheckCostPair {
   CheckCosts checker;
   CheckCosts server;
+  // CPU microseconds per wall second of each event-loop thread (sim/costs.h SideCosts).
+  double checker_per_second = 0;
+  double server_per_second = 0;
 };
 CheckCostPair CostsPerCheck(const SessionModel& model, const CostSet& costs, KeyType key);
 
