@@ -94,6 +94,8 @@ struct SimulationConfig {
   std::string costs_file;      // cost file (tlslab calibrate); empty = the shipped default
   uint64_t seed = 1;           // service-time jitter of the queueing model
   Millis resolution{0};        // time-series step; 0 = chosen from the duration
+  // A real load balancer's checker cost set (calibrate --checker haproxy); empty = the lab's.
+  std::string checker_costs_file;
   bool operator==(const SimulationConfig&) const = default;
 };
 

@@ -35,6 +35,9 @@ uint64_t PeakRssBytes() {
 SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& options) {
   const auto wall_start = std::chrono::steady_clock::now();
   Model md = MakeModel(c, costs);
+  if (options.checker_costs != nullptr) {
+    UseCheckerCosts(md.cost, md.m, *options.checker_costs, c.tls.key);
+  }
   const double inter_s = static_cast<double>(md.inter) / 1e6;
   const int cores = c.simulation.backend_cores;
   const int64_t step = SeriesStepUs(c);
@@ -275,6 +278,12 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
       {"costs_file", costs.file},
       {"costs_measured_on", costs.where},
       {"costs_version", costs.version},
+      {"checker_costs_file",
+       options.checker_costs != nullptr ? options.checker_costs->file : std::string()},
+      {"checker_costs_of", options.checker_costs != nullptr
+                               ? options.checker_costs->checker_version + ", measured on " +
+                                     options.checker_costs->where
+                               : std::string("the lab's checker")},
       {"event_loop_cpu_percent",
        {{"checker_per_lb", checker_idle_us_per_s / 1e4}, {"server", server_idle_us_per_s / 1e4}}},
       {"checkers", md.lbs},

@@ -84,4 +84,14 @@ CheckCostPair CostsPerCheck(const SessionModel& m, const CostSet& costs, KeyType
   return out;
 }
 
+void UseCheckerCosts(CheckCostPair& pair, const SessionModel& m, const CheckerCostSet& set,
+                     KeyType key) {
+  const CheckerCosts& k = set.For(key, m.version, m.check);
+  pair.checker.full_fresh = k.full;
+  pair.checker.full_refused = k.full;
+  pair.checker.resumed = k.resumed;
+  pair.checker.no_handshake = k.resumed;  // not measured (HAProxy checks never keep a connection)
+  pair.checker_per_second = k.per_second;
+}
+
 }  // namespace tlslab
