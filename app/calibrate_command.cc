@@ -109,8 +109,9 @@ void SetFloors(VersionCosts& v, const std::array<Figures, 2>& broken,
                                      PointOf(percent(broken[1]), per_check(broken[1]))};
     const std::array<RatePoint, 2> f{PointOf(percent(fixed[0]), per_check(fixed[0])),
                                      PointOf(percent(fixed[1]), per_check(fixed[1]))};
-    const RateFit fit = FitRates(b, f);  // per side: one per_second, a slope per pair
+    const RateFit fit = FitRates(b, f);  // per side and pair: an intercept and a slope
     s.per_second = fit.per_second;
+    s.per_second_full = fit.per_second_full;
     s.floor = std::max(0.0, fit.full - (s.full + s.refused + s.http));
     s.floor_resumed = std::max(
         0.0, fit.resumed - (s.resumed[static_cast<size_t>(mech)] + s.http + s.close_notify));

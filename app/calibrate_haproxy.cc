@@ -175,8 +175,8 @@ struct Run {
 // checks the backends keep no session (no cache, no tickets: HAProxy's offer is refused);
 // otherwise every check after the first resumes (HAProxy 2.6 reuses its saved session,
 // src/ssl_sock.c reused_sess). Not jdk8-sslengine: HAProxy 2.6 sends close_notify after an
-// http check (lab/profiles.cc haproxy-2.6), so that server would keep the session. Measured after the first round plus a second, as the lab's
-// steady window (lab/figures.cc).
+// http check (lab/profiles.cc haproxy-2.6), so that server would keep the session. Measured
+// after the first round plus a second, as the lab's steady window (lab/figures.cc).
 Run RunOnce(const HaproxyCalibration& o, const std::string& binary, const fs::path& dir,
             KeyType key, TlsVersion version, bool full, int backends) {
   Config c;
@@ -273,8 +273,9 @@ nlohmann::json CalibrateHaproxy(const HaproxyCalibration& o) {
         }
       }
       const RateFit fit = FitRates(full, resumed);
-      PutCheckerCosts(costs, key, version, o.check,
-                      CheckerCosts{true, fit.full, fit.resumed, fit.per_second});
+      PutCheckerCosts(
+          costs, key, version, o.check,
+          CheckerCosts{true, fit.full, fit.resumed, fit.per_second, fit.per_second_full});
     }
   }
   return {{"checker", "haproxy"},

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <fstream>
+#include <tuple>
 
 #include "lab/errors.h"
 
@@ -38,7 +39,10 @@ const CheckerCosts& CheckerCostSet::For(KeyType key, TlsVersion negotiated, Chec
 void PutCheckerCosts(nlohmann::json& costs, KeyType key, TlsVersion version, CheckKind check,
                      const CheckerCosts& c) {
   costs[KeyName(KeyIndex(key))][VersionName(VersionIndex(version))][CheckName(CheckIndex(check))] =
-      {{"full", c.full}, {"resumed", c.resumed}, {"per_second", c.per_second}};
+      {{"full", c.full},
+       {"resumed", c.resumed},
+       {"per_second", c.per_second},
+       {"per_second_full", c.per_second_full}};
 }
 
 CheckerCostSet CheckerCostsFromJson(const nlohmann::json& doc, const std::string& name) {
@@ -84,6 +88,7 @@ CheckerCostSet CheckerCostsFromJson(const nlohmann::json& doc, const std::string
         out.full = Number(j, "full", where);
         out.resumed = Number(j, "resumed", where);
         out.per_second = Number(j, "per_second", where);
+        out.per_second_full = Number(j, "per_second_full", where);
         out.present = any = true;
       }
     }
@@ -101,26 +106,22 @@ CheckerCostSet LoadCheckerCosts(const std::string& path) {
 }
 
 RateFit FitRates(const std::array<RatePoint, 2>& full, const std::array<RatePoint, 2>& resumed) {
-  auto slope = [](const std::array<RatePoint, 2>& p) {
+  // {intercept, slope} of the line through two runs.
+  auto line = [](const std::array<RatePoint, 2>& p) {
     const double dr = p[1].rate - p[0].rate;
-    return dr > 0 ? (p[1].cpu - p[0].cpu) / dr : 0.0;
-  };
-  auto intercept = [&](const std::array<RatePoint, 2>& p) {
-    return p[0].cpu - slope(p) * p[0].rate;
-  };
-  RateFit f;
-  f.per_second = std::max(0.0, (intercept(full) + intercept(resumed)) / 2);
-  // Given the shared per_second, each slope by least squares through (0, per_second).
-  auto refit = [&](const std::array<RatePoint, 2>& p) {
-    double num = 0, den = 0;
+    const double slope = dr > 0 ? (p[1].cpu - p[0].cpu) / dr : 0.0;
+    const double intercept = p[0].cpu - slope * p[0].rate;
+    if (intercept >= 0 && slope >= 0) return std::make_pair(intercept, slope);
+    double num = 0, den = 0;  // through the origin
     for (const RatePoint& q : p) {
-      num += q.rate * (q.cpu - f.per_second);
+      num += q.rate * q.cpu;
       den += q.rate * q.rate;
     }
-    return den > 0 ? std::max(0.0, num / den) : 0.0;
+    return std::make_pair(0.0, den > 0 ? std::max(0.0, num / den) : 0.0);
   };
-  f.full = refit(full);
-  f.resumed = refit(resumed);
+  RateFit f;
+  std::tie(f.per_second_full, f.full) = line(full);
+  std::tie(f.per_second, f.resumed) = line(resumed);
   return f;
 }
 

@@ -17,9 +17,10 @@ inline constexpr int kCheckerCostFormatVersion = 1;
 
 struct CheckerCosts {
   bool present = false;
-  double full = 0;        // CPU microseconds of a check with a full handshake
-  double resumed = 0;     // ... with a resumed one
-  double per_second = 0;  // CPU microseconds per wall second of one checker thread
+  double full = 0;             // CPU microseconds of a check with a full handshake
+  double resumed = 0;          // ... with a resumed one
+  double per_second = 0;       // CPU microseconds per wall second of one checker thread,
+  double per_second_full = 0;  // resumed checks and full ones (sim/costs.h SideCosts)
 };
 
 struct CheckerCostSet {
@@ -46,11 +47,11 @@ void PutCheckerCosts(nlohmann::json& costs, KeyType key, TlsVersion version, Che
 struct RatePoint {
   double rate = 0, cpu = 0;
 };
-// CPU per second = per_second + per_check x rate, fitted to two runs of full checks and two
-// of resumed ones: one per_second for both (the same event loop), a per-check slope each;
-// least squares, per_second and slopes clamped at 0.
+// CPU per second = per_second + per_check x rate, through two runs of full checks and two of
+// resumed ones: a line each; an intercept below 0 is 0 (the slope then by least squares
+// through the origin).
 struct RateFit {
-  double per_second = 0, full = 0, resumed = 0;
+  double per_second_full = 0, per_second = 0, full = 0, resumed = 0;
 };
 RateFit FitRates(const std::array<RatePoint, 2>& full, const std::array<RatePoint, 2>& resumed);
 

@@ -46,7 +46,8 @@ nlohmann::json ToJson(const SideCosts& s) {
           {"floor_resumed", s.floor_resumed},
           {"http", s.http},
           {"close_notify", s.close_notify},
-          {"per_second", s.per_second}};
+          {"per_second", s.per_second},
+          {"per_second_full", s.per_second_full}};
 }
 
 SideCosts SideCostsFromJson(const nlohmann::json& j, const std::string& where, int version) {
@@ -57,7 +58,10 @@ SideCosts SideCostsFromJson(const nlohmann::json& j, const std::string& where, i
   s.floor_resumed = j.contains("floor_resumed") ? Number(j, "floor_resumed", where) : s.floor;
   s.http = Number(j, "http", where);
   s.close_notify = Number(j, "close_notify", where);
-  if (version >= 2) s.per_second = Number(j, "per_second", where);
+  if (version >= 2) {
+    s.per_second = Number(j, "per_second", where);
+    s.per_second_full = Number(j, "per_second_full", where);
+  }
   if (!j.contains("resumed")) throw UsageError("cost file: " + where + ".resumed is missing");
   for (Resumption r : kAllResumptions) {
     s.resumed[static_cast<size_t>(r)] =

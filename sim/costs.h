@@ -25,11 +25,14 @@ struct SideCosts {
   double floor_resumed = 0;  // the same for a resumed check (loopback, measured apart)
   double http = 0;           // one http request and its response
   double close_notify = 0;   // sending (checker) or answering (server) a close_notify
-  // CPU microseconds per wall second of each event-loop thread, whatever the checks: timers,
-  // wake-ups, polling. Calibrated at two check rates (app/calibrate_command.cc): the cost that
-  // does not grow with the rate. Without it, a floor measured at one rate overpredicts every
-  // higher rate (docs/design.md 12).
+  // CPU microseconds per wall second of each event-loop thread, beyond the per-check costs:
+  // timers, wake-ups, polling, and whatever makes a check cheaper at a higher rate. Calibrated
+  // at two check rates (app/calibrate_command.cc), the intercept of CPU against the rate: for
+  // a loop of resumed checks (per_second) and of full ones (per_second_full), which differ;
+  // a mix is weighted by its share of full handshakes. Without it, a floor measured at one
+  // rate overpredicts every higher rate (docs/design.md 12).
   double per_second = 0;
+  double per_second_full = 0;
 };
 
 struct VersionCosts {

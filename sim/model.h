@@ -46,8 +46,8 @@ struct CheckCostPair {
   CheckCosts checker;
   CheckCosts server;
   // CPU microseconds per wall second of each event-loop thread (sim/costs.h SideCosts).
-  double checker_per_second = 0;
-  double server_per_second = 0;
+  double checker_per_second = 0, checker_per_second_full = 0;
+  double server_per_second = 0, server_per_second_full = 0;
 };
 CheckCostPair CostsPerCheck(const SessionModel& model, const CostSet& costs, KeyType key);
 // The checker side from a real load balancer's cost set (sim/checker_costs.h), measured whole

@@ -31,7 +31,8 @@ def costs(tmp_path_factory, tlslab_bin):
         capture_output=True, text=True, timeout=TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
-    assert doc["format"] == "tlslab-costs" and doc["version"] == 1
+    assert doc["format"] == "tlslab-costs" and doc["version"] == 2
+    assert doc["costs"]["rsa2048"]["1.2"]["checker"]["per_second"] >= 0
     assert doc["measured"]["versions"]["openssl"]
     return out
 
@@ -122,7 +123,7 @@ def test_bad_input_is_one_line_and_exit_2(cli, args, needles) -> None:
 
 @pytest.mark.parametrize("content,needle", [
     ("{not json", "not valid JSON"),
-    ('{"format": "tlslab-costs", "version": 2, "costs": {}}', "format version 2"),
+    ('{"format": "tlslab-costs", "version": 3, "costs": {}}', "format version 3"),
     ('{"format": "something-else"}', "not a tlslab cost file"),
 ])  # fmt: skip
 def test_bad_cost_file(cli, tmp_path, content, needle) -> None:

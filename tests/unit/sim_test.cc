@@ -22,7 +22,8 @@ nlohmann::json SmallCostsJson(double per_second) {
       {"floor", 20.0},
       {"http", 3.0},
       {"close_notify", 1.0},
-      {"per_second", per_second}};
+      {"per_second", per_second},
+      {"per_second_full", per_second}};
   nlohmann::json version = {{"checker", side}, {"server", side}};
   return {{"format", "tlslab-costs"},
           {"version", kCostFormatVersion},
@@ -211,6 +212,8 @@ TEST(SimCostsTest, PerSecondCostAddsPerEventLoop) {
   for (auto& version : v1["costs"]["rsa2048"]) {
     version["checker"].erase("per_second");
     version["server"].erase("per_second");
+    version["checker"].erase("per_second_full");
+    version["server"].erase("per_second_full");
   }
   const CostSet old = CostsFromJson(v1, "v1");
   EXPECT_EQ(old.version, 1);
