@@ -60,6 +60,10 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
                    : md.cost.server_per_second +
                          f * (md.cost.server_per_second_full - md.cost.server_per_second);
   };
+  // The share of full handshakes over the run, from the closed form when it ran first; else
+  // all or nothing from the model.
+  double full_share_run =
+      md.m.removed_after_check || !md.m.offers || !md.m.client_keeps ? 1.0 : 0.0;
   auto make_stream = [&](int b, int lb) {
     Stream st;
     st.health = Health(rise, fall);
@@ -93,6 +97,15 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
     Queues q;
     q.rng.seed(c.simulation.seed);
     q.jitter = options.jitter;
+    auto stretch = [](double loop_us) {
+      return 1.0 / (1.0 - std::min(0.9, loop_us / 1e6));
+    };
+    q.checker_stretch =
+        stretch(md.cost.checker_per_second +
+                full_share_run * (md.cost.checker_per_second_full - md.cost.checker_per_second));
+    q.server_stretch =
+        stretch(md.cost.server_per_second +
+                full_share_run * (md.cost.server_per_second_full - md.cost.server_per_second));
     q.thread_free.assign(static_cast<size_t>(md.lbs * md.threads), 0);
     q.cores_per_backend = cores;
     q.core_free.assign(static_cast<size_t>(cores > 0 ? md.n * cores : c.server.threads), 0);
@@ -142,6 +155,13 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
     up = closed_form(series, tally);
     series_empty = false;
     std::tie(rho_checker, rho_server) = utilisation(series);
+    double full = 0, all = 0;
+    for (size_t i = 0; i < series.steps(); ++i) {
+      full += series.At(kFresh, i) + series.At(kRefused, i);
+      all += series.At(kFresh, i) + series.At(kRefused, i) + series.At(kResumed, i) +
+             series.At(kNoHandshake, i);
+    }
+    if (all > 0) full_share_run = full / all;
     const double slowest = MaxOf(md.cost.checker) + MaxOf(md.cost.server);
     stepped = options.engine == SimOptions::Engine::kAuto &&
               (std::max(rho_checker, rho_server) > kQueueingThreshold ||
