@@ -97,9 +97,7 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
     Queues q;
     q.rng.seed(c.simulation.seed);
     q.jitter = options.jitter;
-    auto stretch = [](double loop_us) {
-      return 1.0 / (1.0 - std::min(0.9, loop_us / 1e6));
-    };
+    auto stretch = [](double loop_us) { return 1.0 / (1.0 - std::min(0.9, loop_us / 1e6)); };
     q.checker_stretch =
         stretch(md.cost.checker_per_second +
                 full_share_run * (md.cost.checker_per_second_full - md.cost.checker_per_second));
