@@ -1,6 +1,7 @@
 // tlslab simulate: the flags of `tlslab run`, answered by the discrete-event simulator
 // (sim/engine.h) instead of sockets; the same table and JSON document, "mode": "simulated".
 #include <cstdio>
+#include <optional>
 
 #include "app/commands.h"
 #include "lab/errors.h"
@@ -40,7 +41,13 @@ int SimulateCommand(const Args& args) {
     const std::string path =
         config.simulation.costs_file.empty() ? DefaultCostsPath() : config.simulation.costs_file;
     const CostSet costs = LoadCosts(path);
-    const SimResult result = Simulate(config, costs);
+    SimOptions options;
+    std::optional<CheckerCostSet> checker_costs;
+    if (!config.simulation.checker_costs_file.empty()) {
+      checker_costs = LoadCheckerCosts(config.simulation.checker_costs_file);
+      options.checker_costs = &*checker_costs;
+    }
+    const SimResult result = Simulate(config, costs, options);
     if (config.output.json) {
       std::printf("%s\n", SimulatedJson(result).dump(2).c_str());
       return 0;

@@ -97,6 +97,8 @@ struct SimulationConfig {
   Millis resolution{0};        // time-series step; 0 = chosen from the duration
   Millis rtt{0};               // network round trip between checker and backend (sim/streams.h
                                // Model::NetworkUs); 0 = loopback, as the lab measures
+  // A real load balancer's checker cost set (calibrate --checker haproxy); empty = the lab's.
+  std::string checker_costs_file;
   bool operator==(const SimulationConfig&) const = default;
 };
 

@@ -210,6 +210,11 @@ void AddSimulationFlags(std::vector<Flag>& t) {
   t.push_back(StringFlag(
       "costs", "FILE", "cost file from `tlslab calibrate` (default: the shipped one)",
       ForSimulate(), [](auto& c) -> auto& { return c.simulation.costs_file; }));
+  t.push_back(StringFlag(
+      "checker-costs", "FILE",
+      "checker cost set from `tlslab calibrate --checker haproxy`: the checker CPU is that "
+      "load balancer's own",
+      ForSimulate(), [](auto& c) -> auto& { return c.simulation.checker_costs_file; }));
   t.push_back(IntFlag(
       "seed", "seed of the queueing model's service-time jitter", ForSimulate(),
       [](auto& c) -> auto& { return c.simulation.seed; }));

@@ -45,10 +45,12 @@ nlohmann::json ToJson(const SideCosts& s) {
           {"floor", s.floor},
           {"floor_resumed", s.floor_resumed},
           {"http", s.http},
-          {"close_notify", s.close_notify}};
+          {"close_notify", s.close_notify},
+          {"per_second", s.per_second},
+          {"per_second_full", s.per_second_full}};
 }
 
-SideCosts SideCostsFromJson(const nlohmann::json& j, const std::string& where) {
+SideCosts SideCostsFromJson(const nlohmann::json& j, const std::string& where, int version) {
   SideCosts s;
   s.full = Number(j, "full", where);
   s.refused = Number(j, "refused", where);
@@ -56,6 +58,10 @@ SideCosts SideCostsFromJson(const nlohmann::json& j, const std::string& where) {
   s.floor_resumed = j.contains("floor_resumed") ? Number(j, "floor_resumed", where) : s.floor;
   s.http = Number(j, "http", where);
   s.close_notify = Number(j, "close_notify", where);
+  if (version >= 2) {
+    s.per_second = Number(j, "per_second", where);
+    s.per_second_full = Number(j, "per_second_full", where);
+  }
   if (!j.contains("resumed")) throw UsageError("cost file: " + where + ".resumed is missing");
   for (Resumption r : kAllResumptions) {
     s.resumed[static_cast<size_t>(r)] =
@@ -70,14 +76,18 @@ CostSet CostsFromJson(const nlohmann::json& doc, const std::string& name) {
                      ": not a tlslab cost file (no \"format\": \"tlslab-costs\")");
   }
   if (!doc.contains("version") || !doc["version"].is_number_integer() ||
-      doc["version"].get<int>() != kCostFormatVersion) {
+      doc["version"].get<int>() < kOldestCostFormatVersion ||
+      doc["version"].get<int>() > kCostFormatVersion) {
     throw UsageError("cost file " + name + ": format version " +
                      (doc.contains("version") ? doc["version"].dump() : std::string("missing")) +
-                     ", this tlslab reads version " + std::to_string(kCostFormatVersion) +
+                     ", this tlslab reads versions " + std::to_string(kOldestCostFormatVersion) +
+                     " to " + std::to_string(kCostFormatVersion) +
                      "; run `tlslab calibrate` again");
   }
+  const int version = doc["version"].get<int>();
   CostSet set;
   set.file = name;
+  set.version = version;
   set.measured = doc.value("measured", nlohmann::json::object());
   set.where = set.measured.value("where", std::string("unknown"));
   if (!doc.contains("costs") || !doc["costs"].is_object()) {
@@ -96,8 +106,8 @@ CostSet CostsFromJson(const nlohmann::json& doc, const std::string& name) {
       if (!vj.is_object() || !vj.contains("checker") || !vj.contains("server")) {
         throw UsageError("cost file " + name + ": " + where + " needs checker and server");
       }
-      set.costs[k][v].checker = SideCostsFromJson(vj["checker"], where + ".checker");
-      set.costs[k][v].server = SideCostsFromJson(vj["server"], where + ".server");
+      set.costs[k][v].checker = SideCostsFromJson(vj["checker"], where + ".checker", version);
+      set.costs[k][v].server = SideCostsFromJson(vj["server"], where + ".server", version);
     }
   }
   if (!set.has_key[0] && !set.has_key[1]) {

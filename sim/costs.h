@@ -1,6 +1,8 @@
 // Costs per operation and side: the simulator's only numbers that are not in Config or in the
 // profile tables. A cost file is JSON written by `tlslab calibrate` (sim/calibrate.h), format
-// "tlslab-costs" version 1; sim/costs/default.json ships with the repository.
+// "tlslab-costs" version 2 (version 1, without per_second, still reads: its floors hold the
+// event loops' per-second cost folded in at the rate it was calibrated at);
+// sim/costs/default.json ships with the repository.
 #pragma once
 
 #include <array>
@@ -11,7 +13,8 @@
 
 namespace tlslab {
 
-inline constexpr int kCostFormatVersion = 1;
+inline constexpr int kCostFormatVersion = 2;
+inline constexpr int kOldestCostFormatVersion = 1;
 
 // CPU microseconds one side spends on each part of a check.
 struct SideCosts {
@@ -22,6 +25,14 @@ struct SideCosts {
   double floor_resumed = 0;  // the same for a resumed check (loopback, measured apart)
   double http = 0;           // one http request and its response
   double close_notify = 0;   // sending (checker) or answering (server) a close_notify
+  // CPU microseconds per wall second of each event-loop thread, beyond the per-check costs:
+  // timers, wake-ups, polling, and whatever makes a check cheaper at a higher rate. Calibrated
+  // at two check rates (app/calibrate_command.cc), the intercept of CPU against the rate: for
+  // a loop of resumed checks (per_second) and of full ones (per_second_full), which differ;
+  // a mix is weighted by its share of full handshakes. Without it, a floor measured at one
+  // rate overpredicts every higher rate (docs/design.md 12).
+  double per_second = 0;
+  double per_second_full = 0;
 };
 
 struct VersionCosts {
@@ -30,8 +41,9 @@ struct VersionCosts {
 };
 
 struct CostSet {
-  std::string file;         // where it came from
-  std::string where;        // the machine it was measured on, as the file says
+  std::string file;   // where it came from
+  std::string where;  // the machine it was measured on, as the file says
+  int version = kCostFormatVersion;
   nlohmann::json measured;  // the file's "measured" block (OpenSSL, CPU, commit, date)
   // [key][version]: key 0 = rsa2048, 1 = p256; version 0 = TLS 1.2, 1 = TLS 1.3.
   std::array<std::array<VersionCosts, 2>, 2> costs{};
@@ -44,7 +56,7 @@ struct CostSet {
 CostSet LoadCosts(const std::string& path);
 CostSet CostsFromJson(const nlohmann::json& doc, const std::string& name);
 nlohmann::json ToJson(const SideCosts& side);
-SideCosts SideCostsFromJson(const nlohmann::json& j, const std::string& where);
+SideCosts SideCostsFromJson(const nlohmann::json& j, const std::string& where, int version);
 
 // The shipped default: TLSLAB_COSTS, else sim/costs/default.json beside the source tree the
 // binary was built from, else next to the executable's share directory.

@@ -35,10 +35,35 @@ uint64_t PeakRssBytes() {
 SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& options) {
   const auto wall_start = std::chrono::steady_clock::now();
   Model md = MakeModel(c, costs);
+  if (options.checker_costs != nullptr) {
+    UseCheckerCosts(md.cost, md.m, *options.checker_costs, c.tls.key);
+  }
   const double inter_s = static_cast<double>(md.inter) / 1e6;
   const int cores = c.simulation.backend_cores;
   const int64_t step = SeriesStepUs(c);
   const int rise = c.checker.rise, fall = c.checker.fall;
+  // The event loops' cost per wall second beyond the checks' (sim/costs.h per_second): one
+  // loop per checker thread of a load balancer, one per server thread (or per core of every
+  // backend machine); per loop, weighted by the step's share of full handshakes.
+  const double server_loops =
+      cores > 0 ? static_cast<double>(md.n) * cores : static_cast<double>(c.server.threads);
+  auto full_share = [](const SimSeries& s, size_t i) {
+    const double full = s.At(kFresh, i) + s.At(kRefused, i);
+    const double all = full + s.At(kResumed, i) + s.At(kNoHandshake, i);
+    return all > 0 ? full / all : 0.0;
+  };
+  // Microseconds per second of one loop of each side in step i.
+  auto loop_us_per_s = [&](const SimSeries& s, size_t i, bool checker) {
+    const double f = full_share(s, i);
+    return checker ? md.cost.checker_per_second +
+                         f * (md.cost.checker_per_second_full - md.cost.checker_per_second)
+                   : md.cost.server_per_second +
+                         f * (md.cost.server_per_second_full - md.cost.server_per_second);
+  };
+  // The share of full handshakes over the run, from the closed form when it ran first; else
+  // all or nothing from the model.
+  double full_share_run =
+      md.m.removed_after_check || !md.m.offers || !md.m.client_keeps ? 1.0 : 0.0;
   auto make_stream = [&](int b, int lb) {
     Stream st;
     st.health = Health(rise, fall);
@@ -73,6 +98,13 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
     Queues q;
     q.rng.seed(c.simulation.seed);
     q.jitter = options.jitter;
+    auto stretch = [](double loop_us) { return 1.0 / (1.0 - std::min(0.9, loop_us / 1e6)); };
+    q.checker_stretch =
+        stretch(md.cost.checker_per_second +
+                full_share_run * (md.cost.checker_per_second_full - md.cost.checker_per_second));
+    q.server_stretch =
+        stretch(md.cost.server_per_second +
+                full_share_run * (md.cost.server_per_second_full - md.cost.server_per_second));
     q.thread_free.assign(static_cast<size_t>(md.lbs * md.threads), 0);
     q.cores_per_backend = cores;
     q.core_free.assign(static_cast<size_t>(cores > 0 ? md.n * cores : c.server.threads), 0);
@@ -99,13 +131,13 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
   size_t saturated_steps = 0;
   auto utilisation = [&](const SimSeries& s) {
     double checker = 0, server = 0;
-    const double server_cores =
-        cores > 0 ? static_cast<double>(md.n) * cores : static_cast<double>(c.server.threads);
     for (size_t i = 0; i < s.steps(); ++i) {
       const double dt = static_cast<double>(std::min(static_cast<int64_t>(i + 1) * step, md.end) -
                                             static_cast<int64_t>(i) * step);
-      const double ci = s.At(SimSeries::kCheckerCpu, i) / dt / md.threads;
-      const double si = s.At(SimSeries::kServerCpu, i) * md.lbs / dt / server_cores;
+      const double ci =
+          s.At(SimSeries::kCheckerCpu, i) / dt / md.threads + loop_us_per_s(s, i, true) / 1e6;
+      const double si = s.At(SimSeries::kServerCpu, i) * md.lbs / dt / server_loops +
+                        loop_us_per_s(s, i, false) / 1e6;
       if (std::max(ci, si) >= 1.0) ++saturated_steps;
       checker = std::max(checker, ci);
       server = std::max(server, si);
@@ -122,6 +154,13 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
     up = closed_form(series, tally);
     series_empty = false;
     std::tie(rho_checker, rho_server) = utilisation(series);
+    double full = 0, all = 0;
+    for (size_t i = 0; i < series.steps(); ++i) {
+      full += series.At(kFresh, i) + series.At(kRefused, i);
+      all += series.At(kFresh, i) + series.At(kRefused, i) + series.At(kResumed, i) +
+             series.At(kNoHandshake, i);
+    }
+    if (all > 0) full_share_run = full / all;
     // The network's round trips count too: past the timeout, checks fail (stepped).
     int64_t slowest_network = 0;
     for (int kind = 0; kind < kSimKinds; ++kind) {
@@ -184,6 +223,19 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
   const double step_s = static_cast<double>(step) / 1e6;
   const double end_s = static_cast<double>(md.end) / 1e6;
   const size_t steady_from = static_cast<size_t>(CeilDiv(md.inter + 1'000'000, step));
+  // The event loops' cost into each step, as the lab's CPU clocks count it: per LB (the
+  // stepped engine's series holds every LB, the closed form's the first) and for all backends
+  // (the closed form's series holds the first LB's share of the server's work).
+  double loops_percent_checker = 0, loops_percent_server = 0;
+  for (size_t i = 0; i < series.steps(); ++i) {
+    const double dt_us = static_cast<double>(std::min(static_cast<int64_t>(i + 1) * step, md.end) -
+                                             static_cast<int64_t>(i) * step);
+    const double checker = loop_us_per_s(series, i, true) * md.threads * dt_us / 1e6;
+    const double server = loop_us_per_s(series, i, false) * server_loops * dt_us / 1e6;
+    series.AddCpu(i, checker / lb_scale, server / server_scale);
+    loops_percent_checker = std::max(loops_percent_checker, checker / dt_us * 100);
+    loops_percent_server = std::max(loops_percent_server, server / dt_us * 100);
+  }
   std::array<double, SimSeries::kArrays> total{}, steady{};
   for (size_t i = 0; i < series.steps(); ++i) {
     const double t0 = static_cast<double>(i) * step_s;
@@ -270,6 +322,15 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
       {"engine", engine},
       {"costs_file", costs.file},
       {"costs_measured_on", costs.where},
+      {"costs_version", costs.version},
+      {"checker_costs_file",
+       options.checker_costs != nullptr ? options.checker_costs->file : std::string()},
+      {"checker_costs_of", options.checker_costs != nullptr
+                               ? options.checker_costs->checker_version + ", measured on " +
+                                     options.checker_costs->where
+                               : std::string("the lab's checker")},
+      {"event_loop_cpu_percent_max",
+       {{"checker_per_lb", loops_percent_checker}, {"server", loops_percent_server}}},
       {"checkers", md.lbs},
       {"checker_threads", md.threads},
       {"thread_model",

@@ -28,6 +28,7 @@
 
 #include "lab/config.h"
 #include "lab/report.h"
+#include "sim/checker_costs.h"
 #include "sim/costs.h"
 
 namespace tlslab {
@@ -42,6 +43,8 @@ struct SimOptions {
   enum class Engine { kAuto, kClosedForm, kStepped };
   Engine engine = Engine::kAuto;
   double jitter = 0.5;  // stepped engine: service time x (1 - j + j*Exp(1)), mean unchanged
+  // A real load balancer's own costs for the checker side (simulate --checker-costs).
+  const CheckerCostSet* checker_costs = nullptr;
 };
 
 struct SimResult {

@@ -79,7 +79,22 @@ CheckCostPair CostsPerCheck(const SessionModel& m, const CostSet& costs, KeyType
   };
   fill(v.checker, true, out.checker);
   fill(v.server, false, out.server);
+  out.checker_per_second = v.checker.per_second;
+  out.checker_per_second_full = v.checker.per_second_full;
+  out.server_per_second = v.server.per_second;
+  out.server_per_second_full = v.server.per_second_full;
   return out;
+}
+
+void UseCheckerCosts(CheckCostPair& pair, const SessionModel& m, const CheckerCostSet& set,
+                     KeyType key) {
+  const CheckerCosts& k = set.For(key, m.version, m.check);
+  pair.checker.full_fresh = k.full;
+  pair.checker.full_refused = k.full;
+  pair.checker.resumed = k.resumed;
+  pair.checker.no_handshake = k.resumed;  // not measured (HAProxy checks never keep a connection)
+  pair.checker_per_second = k.per_second;
+  pair.checker_per_second_full = k.per_second_full;
 }
 
 }  // namespace tlslab

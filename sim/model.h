@@ -8,6 +8,7 @@
 
 #include "lab/config.h"
 #include "lab/profiles.h"
+#include "sim/checker_costs.h"
 #include "sim/costs.h"
 
 namespace tlslab {
@@ -44,7 +45,14 @@ struct CheckCosts {
 struct CheckCostPair {
   CheckCosts checker;
   CheckCosts server;
+  // CPU microseconds per wall second of each event-loop thread (sim/costs.h SideCosts).
+  double checker_per_second = 0, checker_per_second_full = 0;
+  double server_per_second = 0, server_per_second_full = 0;
 };
 CheckCostPair CostsPerCheck(const SessionModel& model, const CostSet& costs, KeyType key);
+// The checker side from a real load balancer's cost set (sim/checker_costs.h), measured whole
+// per check: a refused offer costs what a full check costs, a failed check keeps the lab's.
+void UseCheckerCosts(CheckCostPair& pair, const SessionModel& model, const CheckerCostSet& set,
+                     KeyType key);
 
 }  // namespace tlslab

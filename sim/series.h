@@ -27,6 +27,11 @@ class SimSeries {
            double server_us);
   void Finish();  // prefix sums: after this, At() reads per-step values
   double At(int array, size_t step) const { return v_[array][step]; }
+  // After Finish: CPU in a step that is no check's (the event loops' per-second cost).
+  void AddCpu(size_t step, double checker_us, double server_us) {
+    v_[kCheckerCpu][step] += checker_us;
+    v_[kServerCpu][step] += server_us;
+  }
   size_t steps() const { return steps_; }
   int64_t step_us() const { return step_; }
   size_t bytes() const { return kArrays * (steps_ + 1) * sizeof(double); }

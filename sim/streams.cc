@@ -38,7 +38,7 @@ void StepOne(const Model& md, int b, int lb, Stream& st, Slot* slots, SimSeries*
     sc *= q->Jitter();
     int64_t& thread = q->thread_free[static_cast<size_t>(lb * md.threads + md.ThreadOf(b, st.k))];
     const int64_t start = std::max(t, thread);
-    thread = start + static_cast<int64_t>(cc);
+    thread = start + static_cast<int64_t>(cc * q->checker_stretch);
     completion = thread;
     if (!refused && !q->core_free.empty()) {
       size_t first = 0, count = q->core_free.size();
@@ -51,7 +51,7 @@ void StepOne(const Model& md, int b, int lb, Stream& st, Slot* slots, SimSeries*
         if (q->core_free[i] < q->core_free[best]) best = i;
       }
       const int64_t s_start = std::max(completion, q->core_free[best]);
-      q->core_free[best] = s_start + static_cast<int64_t>(sc);
+      q->core_free[best] = s_start + static_cast<int64_t>(sc * q->server_stretch);
       completion = q->core_free[best];
     }
   }

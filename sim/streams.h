@@ -141,6 +141,9 @@ struct Queues {
   std::mt19937_64 rng;
   std::exponential_distribution<double> exp{1.0};
   double jitter = 0;
+  // A thread or core also runs its event loop (sim/costs.h per_second): a check holds it
+  // this many times its own CPU, 1 / (1 - the loop's share of the thread).
+  double checker_stretch = 1, server_stretch = 1;
   double Jitter() { return jitter == 0 ? 1.0 : 1.0 - jitter + jitter * exp(rng); }
 };
 

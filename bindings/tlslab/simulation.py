@@ -4,7 +4,8 @@ sim/engine.h) instead of sockets; the same Result type as tlslab.run, marked
 
 Fields beyond a run's: checker_threads (HAProxy nbthread), checkers (load balancers),
 restart_every, restart_share, restart_downtime, backend_cores, costs (a cost file from
-`tlslab calibrate`), seed, resolution (series step). `duration` and `backends` go beyond what a
+`tlslab calibrate`), checker_costs (a checker cost set from `tlslab calibrate --checker
+haproxy`), seed, resolution (series step). `duration` and `backends` go beyond what a
 real run accepts (days; millions of backends).
 """
 
@@ -26,6 +27,7 @@ SIMULATION_FIELDS = (
     "restart_downtime",
     "backend_cores",
     "costs",
+    "checker_costs",
     "seed",
     "resolution",
 )

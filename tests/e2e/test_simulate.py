@@ -2,11 +2,14 @@
 the lab on this machine, with a cost file calibrated in the same test session; bad input.
 
 Bounds (issue 9 asks): key rate within 2%, resumption ratio within 0.02, CPU per side within
-15%. Key rate and resumption are held to those bounds here. CPU is not yet: the cost model folds
-the event loops' per-second costs into a per-check floor, and on a quiet 2-core machine the
-simulated checker CPU of the fixed TLS 1.3 point came out +55% and +62% over the measured one
-(37.5% vs 24.2%, 23.9% vs 14.7%). This test holds CPU to a factor of CPU_FACTOR either way, a
-check that catches a broken cost file or model, not the 15% the issue asks (still open).
+15%. Key rate and resumption are held to those bounds here. CPU: the cost file (version 2)
+splits a cost per check from a cost per wall second of each event loop, calibrated at 100 and
+400 checks/s; the points below run at 200, between them. On the shared 2-core development
+machine (load 3-7 from other work) the simulated CPU came within 2-22% of the measured one at
+100 checks/s and within 8-19% from 400 to 1,000 (docs/figures/simulation_vs_measured.md, the
+knee sweep), but the same real run measured twice minutes apart differs by up to 30% there. So
+the CPU bound here is CPU_FACTOR either way: twice the worst error seen, which still fails a
+model that drops the per-second cost (+55-62% at 1,000 checks/s) or a broken cost file.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import json
 import pytest
 
 TIMEOUT_S = 120.0
-CPU_FACTOR = 2.0  # issue 9 asks 15%: see the module docstring
+CPU_FACTOR = 1.5  # issue 9 asks 15%: see the module docstring
 ERROR_PREFIX = "tlslab: error: "
 
 
@@ -31,7 +34,8 @@ def costs(tmp_path_factory, tlslab_bin):
         capture_output=True, text=True, timeout=TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
-    assert doc["format"] == "tlslab-costs" and doc["version"] == 1
+    assert doc["format"] == "tlslab-costs" and doc["version"] == 2
+    assert doc["costs"]["rsa2048"]["1.2"]["checker"]["per_second"] >= 0
     assert doc["measured"]["versions"]["openssl"]
     return out
 
@@ -57,8 +61,7 @@ POINTS = [
 @pytest.mark.parametrize("args,duration", [(a, d) for _, a, d in POINTS],
                          ids=[p[0] for p in POINTS])
 def test_simulated_matches_measured(cli, costs, args, duration) -> None:
-    # The calibration's own rate (200 backends every second): the loopback floor per check
-    # includes per-second costs of the event loops, which the cost model does not separate.
+    # 200 backends every second: between the calibration's two rates (100 and 400).
     common = [*args, "--backends", "200", "--inter", "1s", "--duration", duration]
     real = cli.lab(*common)["figures"]
     doc = simulate(cli, common, costs)
@@ -122,7 +125,7 @@ def test_bad_input_is_one_line_and_exit_2(cli, args, needles) -> None:
 
 @pytest.mark.parametrize("content,needle", [
     ("{not json", "not valid JSON"),
-    ('{"format": "tlslab-costs", "version": 2, "costs": {}}', "format version 2"),
+    ('{"format": "tlslab-costs", "version": 3, "costs": {}}', "format version 3"),
     ('{"format": "something-else"}', "not a tlslab cost file"),
 ])  # fmt: skip
 def test_bad_cost_file(cli, tmp_path, content, needle) -> None:

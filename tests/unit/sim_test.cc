@@ -13,7 +13,7 @@ namespace {
 
 // Costs small enough that nothing queues at the scales below, distinct per operation so that
 // a wrong outcome shows in the CPU figures too.
-CostSet SmallCosts() {
+nlohmann::json SmallCostsJson(double per_second) {
   nlohmann::json side = {
       {"full", 100.0},
       {"resumed",
@@ -21,14 +21,17 @@ CostSet SmallCosts() {
       {"refused", 5.0},
       {"floor", 20.0},
       {"http", 3.0},
-      {"close_notify", 1.0}};
+      {"close_notify", 1.0},
+      {"per_second", per_second},
+      {"per_second_full", per_second}};
   nlohmann::json version = {{"checker", side}, {"server", side}};
-  nlohmann::json doc = {{"format", "tlslab-costs"},
-                        {"version", kCostFormatVersion},
-                        {"measured", {{"where", "unit test"}}},
-                        {"costs", {{"rsa2048", {{"1.2", version}, {"1.3", version}}}}}};
-  return CostsFromJson(doc, "unit-test");
+  return {{"format", "tlslab-costs"},
+          {"version", kCostFormatVersion},
+          {"measured", {{"where", "unit test"}}},
+          {"costs", {{"rsa2048", {{"1.2", version}, {"1.3", version}}}}}};
 }
+
+CostSet SmallCosts() { return CostsFromJson(SmallCostsJson(500.0), "unit-test"); }
 
 Config Base() {
   Config c;
@@ -186,6 +189,38 @@ TEST(SimCostsTest, BadCostFilesAreOneLineUsageErrors) {
             std::string::npos);
   std::ofstream(path) << R"({"format": "tlslab-costs", "version": 1, "costs": {"rsa2048": {}}})";
   EXPECT_NE(UsageErrorMessage([&] { LoadCosts(path); }).find("missing"), std::string::npos);
+}
+
+// The event loops' per-second cost adds per checker thread and per server thread, whatever
+// the rate; a version 1 file (no per_second) still reads, as 0; version 2 requires it.
+TEST(SimCostsTest, PerSecondCostAddsPerEventLoop) {
+  Config c = Base();
+  c.server.profile = "lenient";
+  c.checker.profile = "haproxy-1.7.4";
+  c.simulation.checker_threads = 4;
+  c.server.threads = 2;
+  Validate(c);
+  const SimResult with = Simulate(c, CostsFromJson(SmallCostsJson(2000.0), "a"));
+  const SimResult without = Simulate(c, CostsFromJson(SmallCostsJson(0.0), "b"));
+  // 2,000 us per second = 0.2% of a core, per loop.
+  EXPECT_NEAR(with.report.figures.checker_cpu_percent - without.report.figures.checker_cpu_percent,
+              4 * 0.2, 1e-9);
+  EXPECT_NEAR(with.report.figures.server_cpu_percent - without.report.figures.server_cpu_percent,
+              2 * 0.2, 1e-9);
+  nlohmann::json v1 = SmallCostsJson(0.0);
+  v1["version"] = 1;
+  for (auto& version : v1["costs"]["rsa2048"]) {
+    version["checker"].erase("per_second");
+    version["server"].erase("per_second");
+    version["checker"].erase("per_second_full");
+    version["server"].erase("per_second_full");
+  }
+  const CostSet old = CostsFromJson(v1, "v1");
+  EXPECT_EQ(old.version, 1);
+  EXPECT_EQ(old.For(KeyType::kRsa2048, TlsVersion::kTls12).checker.per_second, 0.0);
+  v1["version"] = 2;
+  EXPECT_NE(UsageErrorMessage([&] { CostsFromJson(v1, "v2"); }).find("per_second"),
+            std::string::npos);
 }
 
 TEST(SimCostsTest, ShippedDefaultLoads) {
