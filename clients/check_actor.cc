@@ -69,6 +69,7 @@ void CheckActor::StartCheck() {
     return;  // budget spent: this backend is not checked again
   }
   check_start_ = Clock::now();
+  steady_check_ = ctx_.first_round->complete();
   ++ctx_.in_flight;
   deadline_timer_ = ctx_.loop->After(EffectiveCheckTimeout(*ctx_.config), [this] { OnDeadline(); });
   if (state_ == State::kKeepIdle) {
@@ -289,9 +290,15 @@ void CheckActor::EndCheck(bool ok) {
   ctx_.loop->Cancel(ticket_timer_);
   deadline_timer_ = ticket_timer_ = 0;
   --ctx_.in_flight;
+  const Clock::time_point now = Clock::now();
   const auto micros =
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - check_start_).count();
-  ctx_.latency->Record(static_cast<uint64_t>(micros));
+      std::chrono::duration_cast<std::chrono::microseconds>(now - check_start_).count();
+  (steady_check_ ? ctx_.latency : ctx_.first_round_latency)->Record(static_cast<uint64_t>(micros));
+  if (!first_done_) {
+    first_done_ = true;
+    ctx_.first_round->OnFirstCheckEnd(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
+  }
   ctx_.counters->checks.Add();
   if (!ok) ctx_.counters->check_failures.Add();
   const bool changed = ok ? health_.OnSuccess() : health_.OnFailure();
@@ -317,13 +324,25 @@ void CheckActor::OnDeadline() {
 }
 
 void CheckActor::ScheduleNext() {
-  // HAProxy process_chk_conn: `while (tick_is_expired(t->expire, now_ms)) t->expire +=
-  // inter`. A fixed rate; slots missed while a slow check ran are skipped, not queued.
   const Millis interval = health_.Interval(*ctx_.config);
   const Clock::time_point now = Clock::now();
-  do {
-    due_ += interval;
-  } while (due_ <= now);
+  // Slots that passed after this check's own (while it waited to start or ran) get no check:
+  // they are counted, never queued.
+  if (now > due_) ctx_.counters->skipped_slots.Add(static_cast<uint64_t>((now - due_) / interval));
+  if (check_start_ - due_ > interval / kLateShare) {
+    // Late: the loop started this check well after its slot (a first round of full handshakes
+    // that outlasts the interval). The next is due one interval from now, as HAProxy computes
+    // it when a check ends (src/check.c, process_chk_conn: `t->expire = tick_add(now_ms,
+    // MS_TO_TICKS(srv_getinter(check) + rv))`), so no backend is checked twice within an
+    // interval to catch up and the late round does not turn into a burst.
+    due_ = now + interval;
+  } else {
+    // On time: a fixed rate that keeps the first round's spread (HAProxy's reschedule loop:
+    // `while (tick_is_expired(t->expire, now_ms)) t->expire += inter`).
+    do {
+      due_ += interval;
+    } while (due_ <= now);
+  }
   interval_timer_ = ctx_.loop->At(due_, [this] { StartCheck(); });
 }
 

@@ -35,7 +35,9 @@ struct CheckerThreadContext {
   const CheckerConfig* config = nullptr;
   CheckPlan plan;
   CheckerCounters* counters = nullptr;
-  LatencyHistogram* latency = nullptr;
+  LatencyHistogram* latency = nullptr;              // checks started after the first round
+  LatencyHistogram* first_round_latency = nullptr;  // checks started before it completed
+  FirstRound* first_round = nullptr;                // shared by all threads
   std::array<std::string, kAllCheckFailures.size()>* failure_examples = nullptr;
   Trace* trace = nullptr;
   PcapWriter* pcap = nullptr;                       // --pcap
@@ -88,6 +90,8 @@ class CheckActor : public IoHandler {
   SslSessionPtr saved_;          // the one saved session (HAProxy: reused_sess)
   bool got_session_ = false;     // a session arrived on this connection
   bool want_write_ = false;
+  bool first_done_ = false;    // this backend's first check has ended
+  bool steady_check_ = false;  // the check in flight started after the first round completed
   uint64_t conn_id_ = 0;
   Clock::time_point due_{};          // when this check was due (drives the fixed-rate schedule)
   Clock::time_point check_start_{};  // when it actually started (latency)
