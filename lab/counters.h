@@ -76,7 +76,7 @@ struct CheckerCounters {
 // A check that starts later than its slot by more than interval / kLateShare is late: the
 // next is due one interval after it ends (clients/check_actor.cc ScheduleNext, mirrored by
 // sim/streams.cc). Below it, the timer lag of a busy loop, the fixed rate is kept.
-inline constexpr int kLateShare = 100;
+inline constexpr int kLateShare = 10;
 
 // When every backend's first check has ended (the first round, necessarily full handshakes):
 // the steady window of the figures starts there (issue 10). Shared by the checker threads.
