@@ -30,8 +30,9 @@ TRACE_CONNECT = re.compile(r"^\s*(?P<t>\d+\.\d+) checker #\d+\s+(?P<backend>\S+)
 
 
 def test_first_round_outlasting_an_interval(cli) -> None:
-    argv = ["run", *FIXED_PAIR, "--backends", str(BACKENDS), "--inter", f"{INTER_S * 1000:.0f}ms",
-            "--timeout", "20s", "--duration", "8s", "--trace", "--json", "--live", "off"]  # fmt: skip
+    inter = f"{INTER_S * 1000:.0f}ms"
+    argv = ["run", *FIXED_PAIR, "--backends", str(BACKENDS), "--inter", inter, "--timeout", "20s",
+            "--duration", "8s", "--trace", "--json", "--live", "off"]  # fmt: skip
     proc = cli.run(argv, timeout=8 + cli.run_slack_s + 30)
     cli.assert_no_crash(proc.stderr)
     assert proc.returncode == 0, proc.stderr[-2000:]
