@@ -55,7 +55,14 @@ void CheckActor::Begin(Clock::time_point first) {
 
 void CheckActor::OnNewSession(SSL_SESSION* session) {
   // Called from inside an SSL_* call: only record; Drive() acts after the call returns.
-  saved_.reset(session);
+  // Kept without the server's certificate when it has one (a full handshake; sessions from
+  // resumed ones are copies of the offered one, without it already): lab/ossl.h.
+  if (SslSessionPtr light = CopyWithoutPeerCertificate(session)) {
+    SSL_SESSION_free(session);
+    saved_ = std::move(light);
+  } else {
+    saved_.reset(session);
+  }
   got_session_ = true;
   Trace(SSL_version(client_.ssl()) == TLS1_3_VERSION ? "NewSessionTicket received: session saved"
                                                      : "session saved");
