@@ -71,6 +71,12 @@ void CheckActor::OnNewSession(SSL_SESSION* session) {
 void CheckActor::StartCheck() {
   interval_timer_ = 0;
   if (ctx_.draining) return;
+  if (ctx_.in_flight >= kMaxChecksInFlight) {
+    // A full thread queues the check until one ends (HAProxy's tune.max-checks-per-thread,
+    // src/check.c process_chk_conn: th_ctx->queued_checks, woken when running_checks drops).
+    ctx_.waiting.push_back(this);
+    return;
+  }
   if (ctx_.max_checks != 0 &&
       ctx_.checks_started->fetch_add(1, std::memory_order_relaxed) >= ctx_.max_checks) {
     return;  // budget spent: this backend is not checked again
@@ -297,6 +303,12 @@ void CheckActor::EndCheck(bool ok) {
   ctx_.loop->Cancel(ticket_timer_);
   deadline_timer_ = ticket_timer_ = 0;
   --ctx_.in_flight;
+  if (!ctx_.waiting.empty()) {
+    // The oldest queued check starts from the loop, not from inside this one's end.
+    CheckActor* next = ctx_.waiting.front();
+    ctx_.waiting.pop_front();
+    next->interval_timer_ = ctx_.loop->At(Clock::now(), [next] { next->StartCheck(); });
+  }
   const Clock::time_point now = Clock::now();
   const auto micros =
       std::chrono::duration_cast<std::chrono::microseconds>(now - check_start_).count();

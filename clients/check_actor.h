@@ -12,6 +12,7 @@
 #pragma once
 
 #include <array>
+#include <deque>
 #include <string>
 
 #include "clients/health.h"
@@ -27,6 +28,8 @@
 #include "lab/trace.h"
 
 namespace tlslab {
+
+class CheckActor;
 
 // What the actors of one checker thread share. Owned by the engine.
 struct CheckerThreadContext {
@@ -44,9 +47,17 @@ struct CheckerThreadContext {
   std::atomic<uint64_t>* checks_started = nullptr;  // shared by all threads: max_checks budget
   uint64_t max_checks = 0;                          // 0 = unbounded (the duration bounds it)
   uint64_t next_conn_id = 1;
-  bool draining = false;  // the run is over: start no new check
-  size_t in_flight = 0;   // checks started and not yet ended
+  bool draining = false;            // the run is over: start no new check
+  size_t in_flight = 0;             // checks started and not yet ended
+  std::deque<CheckActor*> waiting;  // due while kMaxChecksInFlight were in flight, oldest first
 };
+
+// Checks in flight per checker thread; a check due beyond it waits for one to end (HAProxy's
+// tune.max-checks-per-thread). It bounds the descriptors and memory of a first round the
+// servers cannot keep up with (issue 10: at 10,000 backends every first check was in flight
+// and timed out, and the checker held 750 MB); a queued check's timeout starts when it starts,
+// and its lateness makes its next check due an interval after it ends (ScheduleNext).
+inline constexpr size_t kMaxChecksInFlight = 256;
 
 class CheckActor : public IoHandler {
  public:

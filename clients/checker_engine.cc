@@ -92,6 +92,7 @@ CheckerEngine::CheckerEngine(const Config& config, std::vector<Endpoint> targets
 CheckerEngine::~CheckerEngine() {
   Stop();
   Join();
+  for (auto& worker : workers_) worker->context.waiting.clear();  // before the actors go
 }
 
 void CheckerEngine::Start(Clock::time_point deadline) {
