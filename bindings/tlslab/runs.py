@@ -29,8 +29,9 @@ def run(config: Config | None = None, /, *, isolate: bool = False, **fields: Any
         A Result: figures as attributes, `series` (1 Hz DataFrame), `to_dict()`.
 
     Raises:
-        ConfigError (a ValueError) naming the field for a bad value; RuntimeError when the
-        environment refuses (port in use, too many open files); KeyboardInterrupt on Ctrl-C,
+        ConfigError (a ValueError) naming the field for a bad value, a ValueError naming the
+        need when the descriptor hard limit is below what the backends need (docs/scale.md);
+        RuntimeError when the environment refuses (port in use); KeyboardInterrupt on Ctrl-C,
         after the run has stopped cleanly (within about 100 ms plus the checks in flight).
 
     Example:
