@@ -7,6 +7,8 @@ namespace tlslab {
 
 RunReport RunLab(const Config& config, int stop_fd, Trace* trace) {
   // Both sides of every connection are in this process: record each once, from the checker.
+  // Both sides' descriptors in one process, reserved (or refused) before either is built.
+  EnsureFileLimit(RunDescriptors(static_cast<size_t>(config.server.backends)));
   Config server_config = config;
   server_config.output.pcap_file.clear();
   ServerEngine server(server_config, trace);

@@ -52,7 +52,7 @@ SignalsBlockedForNewThreads::~SignalsBlockedForNewThreads() {
 PYBIND11_MODULE(_tlslab, m) {
   m.doc() = "tlslab's compiled core (private: use the `tlslab` package)";
   // Bad input (a flag value, a profile name) is a ValueError; a refusal of the environment
-  // (port in use, too many open files, an OpenSSL failure) a RuntimeError.
+  // (port in use, an OpenSSL failure) a RuntimeError.
   py::register_exception<tlslab::UsageError>(m, "UsageError", PyExc_ValueError);
   py::register_exception<tlslab::RuntimeError>(m, "LabRuntimeError", PyExc_RuntimeError);
   tlslab::bindings::RegisterConfig(m);

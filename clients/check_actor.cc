@@ -55,7 +55,14 @@ void CheckActor::Begin(Clock::time_point first) {
 
 void CheckActor::OnNewSession(SSL_SESSION* session) {
   // Called from inside an SSL_* call: only record; Drive() acts after the call returns.
-  saved_.reset(session);
+  // Kept without the server's certificate when it has one (a full handshake; sessions from
+  // resumed ones are copies of the offered one, without it already): lab/ossl.h.
+  if (SslSessionPtr light = CopyWithoutPeerCertificate(session)) {
+    SSL_SESSION_free(session);
+    saved_ = std::move(light);
+  } else {
+    saved_.reset(session);
+  }
   got_session_ = true;
   Trace(SSL_version(client_.ssl()) == TLS1_3_VERSION ? "NewSessionTicket received: session saved"
                                                      : "session saved");
@@ -64,11 +71,18 @@ void CheckActor::OnNewSession(SSL_SESSION* session) {
 void CheckActor::StartCheck() {
   interval_timer_ = 0;
   if (ctx_.draining) return;
+  if (ctx_.in_flight >= kMaxChecksInFlight) {
+    // A full thread queues the check until one ends (HAProxy's tune.max-checks-per-thread,
+    // src/check.c process_chk_conn: th_ctx->queued_checks, woken when running_checks drops).
+    ctx_.waiting.push_back(this);
+    return;
+  }
   if (ctx_.max_checks != 0 &&
       ctx_.checks_started->fetch_add(1, std::memory_order_relaxed) >= ctx_.max_checks) {
     return;  // budget spent: this backend is not checked again
   }
   check_start_ = Clock::now();
+  steady_check_ = ctx_.first_round->complete();
   ++ctx_.in_flight;
   deadline_timer_ = ctx_.loop->After(EffectiveCheckTimeout(*ctx_.config), [this] { OnDeadline(); });
   if (state_ == State::kKeepIdle) {
@@ -312,9 +326,21 @@ void CheckActor::EndCheck(bool ok) {
   ctx_.loop->Cancel(ticket_timer_);
   deadline_timer_ = ticket_timer_ = 0;
   --ctx_.in_flight;
+  if (!ctx_.waiting.empty()) {
+    // The oldest queued check starts from the loop, not from inside this one's end.
+    CheckActor* next = ctx_.waiting.front();
+    ctx_.waiting.pop_front();
+    next->interval_timer_ = ctx_.loop->At(Clock::now(), [next] { next->StartCheck(); });
+  }
+  const Clock::time_point now = Clock::now();
   const auto micros =
-      std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - check_start_).count();
-  ctx_.latency->Record(static_cast<uint64_t>(micros));
+      std::chrono::duration_cast<std::chrono::microseconds>(now - check_start_).count();
+  (steady_check_ ? ctx_.latency : ctx_.first_round_latency)->Record(static_cast<uint64_t>(micros));
+  if (!first_done_) {
+    first_done_ = true;
+    ctx_.first_round->OnFirstCheckEnd(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
+  }
   ctx_.counters->checks.Add();
   if (!ok) ctx_.counters->check_failures.Add();
   const bool changed = ok ? health_.OnSuccess() : health_.OnFailure();
@@ -344,13 +370,25 @@ void CheckActor::OnDeadline() {
 }
 
 void CheckActor::ScheduleNext() {
-  // HAProxy process_chk_conn: `while (tick_is_expired(t->expire, now_ms)) t->expire +=
-  // inter`. A fixed rate; slots missed while a slow check ran are skipped, not queued.
   const Millis interval = health_.Interval(*ctx_.config);
   const Clock::time_point now = Clock::now();
-  do {
-    due_ += interval;
-  } while (due_ <= now);
+  // Slots that passed after this check's own (while it waited to start or ran) get no check:
+  // they are counted, never queued.
+  if (now > due_) ctx_.counters->skipped_slots.Add(static_cast<uint64_t>((now - due_) / interval));
+  if (check_start_ - due_ > interval / kLateShare) {
+    // Late: the loop started this check well after its slot (a first round of full handshakes
+    // that outlasts the interval). The next is due one interval from now, as HAProxy computes
+    // it when a check ends (src/check.c, process_chk_conn: `t->expire = tick_add(now_ms,
+    // MS_TO_TICKS(srv_getinter(check) + rv))`), so no backend is checked twice within an
+    // interval to catch up and the late round does not turn into a burst.
+    due_ = now + interval;
+  } else {
+    // On time: a fixed rate that keeps the first round's spread (HAProxy's reschedule loop:
+    // `while (tick_is_expired(t->expire, now_ms)) t->expire += inter`).
+    do {
+      due_ += interval;
+    } while (due_ <= now);
+  }
   interval_timer_ = ctx_.loop->At(due_, [this] { StartCheck(); });
 }
 

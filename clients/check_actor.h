@@ -12,6 +12,7 @@
 #pragma once
 
 #include <array>
+#include <deque>
 #include <string>
 
 #include "clients/health.h"
@@ -28,6 +29,8 @@
 
 namespace tlslab {
 
+class CheckActor;
+
 // What the actors of one checker thread share. Owned by the engine.
 struct CheckerThreadContext {
   EventLoop* loop = nullptr;
@@ -35,16 +38,26 @@ struct CheckerThreadContext {
   const CheckerConfig* config = nullptr;
   CheckPlan plan;
   CheckerCounters* counters = nullptr;
-  LatencyHistogram* latency = nullptr;
+  LatencyHistogram* latency = nullptr;              // checks started after the first round
+  LatencyHistogram* first_round_latency = nullptr;  // checks started before it completed
+  FirstRound* first_round = nullptr;                // shared by all threads
   std::array<std::string, kAllCheckFailures.size()>* failure_examples = nullptr;
   Trace* trace = nullptr;
   PcapWriter* pcap = nullptr;                       // --pcap
   std::atomic<uint64_t>* checks_started = nullptr;  // shared by all threads: max_checks budget
   uint64_t max_checks = 0;                          // 0 = unbounded (the duration bounds it)
   uint64_t next_conn_id = 1;
-  bool draining = false;  // the run is over: start no new check
-  size_t in_flight = 0;   // checks started and not yet ended
+  bool draining = false;            // the run is over: start no new check
+  size_t in_flight = 0;             // checks started and not yet ended
+  std::deque<CheckActor*> waiting;  // due while kMaxChecksInFlight were in flight, oldest first
 };
+
+// Checks in flight per checker thread; a check due beyond it waits for one to end (HAProxy's
+// tune.max-checks-per-thread). It bounds the descriptors and memory of a first round the
+// servers cannot keep up with (issue 10: at 10,000 backends every first check was in flight
+// and timed out, and the checker held 750 MB); a queued check's timeout starts when it starts,
+// and its lateness makes its next check due an interval after it ends (ScheduleNext).
+inline constexpr size_t kMaxChecksInFlight = 256;
 
 class CheckActor : public IoHandler {
  public:
@@ -92,6 +105,8 @@ class CheckActor : public IoHandler {
   SslSessionPtr saved_;          // the one saved session (HAProxy: reused_sess)
   bool got_session_ = false;     // a session arrived on this connection
   bool want_write_ = false;
+  bool first_done_ = false;    // this backend's first check has ended
+  bool steady_check_ = false;  // the check in flight started after the first round completed
   uint64_t conn_id_ = 0;
   Clock::time_point due_{};          // when this check was due (drives the fixed-rate schedule)
   Clock::time_point check_start_{};  // when it actually started (latency)

@@ -124,10 +124,15 @@ RunReport RunChecks(Command command, const Config& config, std::vector<Endpoint>
   report.command = command;
   report.config = config;
   report.interrupted = monitored.interrupted;
-  // The steady window starts after the first interval, which holds every backend's first
-  // (necessarily full) handshake, plus a second for the stragglers of that round.
-  const double warmup_s = std::chrono::duration<double>(config.checker.inter).count() + 1.0;
-  report.figures = ComputeFigures(monitored.samples, warmup_s);
+  // The steady window starts once every backend's first (necessarily full) check has ended,
+  // however long that round took (issue 10); a run that ended before has no steady state and
+  // its figures cover the whole run.
+  std::optional<double> first_round_s;
+  if (const auto end = engine.FirstRoundEnd()) {
+    first_round_s = std::chrono::duration<double>(*end - start).count();
+  }
+  report.figures = ComputeFigures(monitored.samples, first_round_s.value_or(0.0));
+  report.figures.first_round_s = first_round_s;
   const Sample& last = monitored.samples.back();
   if (server) report.server = ServerFigures{last.server, last.t_s, last.server_cpu_ns};
   // Checks that ended after the deadline (drained in flight) count in the totals too.
@@ -136,9 +141,13 @@ RunReport RunChecks(Command command, const Config& config, std::vector<Endpoint>
   report.figures.check_failures_total = totals.check_failures;
   report.figures.full_handshakes_total = totals.full_handshakes;
   report.figures.resumed_handshakes_total = totals.resumed_handshakes;
+  report.figures.skipped_slots_total = totals.skipped_slots;
   report.failures_by_reason = totals.failures_by_reason;
   report.failure_examples = engine.FailureExamples();
   report.latency = engine.Latency();
+  report.first_round_latency = engine.FirstRoundLatency();
+  // Without a completed first round the figures cover the whole run, the latency too.
+  if (!first_round_s) report.latency.Merge(report.first_round_latency);
   report.backends = engine.backends();
   report.backends_up = engine.BackendsUp();
   report.time_wait_sockets = CountTimeWaitSockets();

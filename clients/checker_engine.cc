@@ -11,6 +11,7 @@ struct CheckerEngine::Worker {
   SslCtxPtr ctx;
   CheckerCounters counters;
   LatencyHistogram latency;
+  LatencyHistogram first_round_latency;
   std::array<std::string, kAllCheckFailures.size()> failure_examples;
   CheckerThreadContext context;
   std::vector<std::unique_ptr<CheckActor>> actors;
@@ -50,8 +51,12 @@ std::vector<Endpoint> LoadTargets(const CheckerConfig& config) {
 }
 
 CheckerEngine::CheckerEngine(const Config& config, std::vector<Endpoint> targets, Trace* trace)
-    : config_(config), plan_(EffectiveCheckPlan(config.checker)), targets_(std::move(targets)) {
-  EnsureFileLimit(targets_.size() * 3 + 64);
+    : config_(config),
+      plan_(EffectiveCheckPlan(config.checker)),
+      targets_(std::move(targets)),
+      first_round_(targets_.size()) {
+  // One check at a time per backend: at most one socket each (lab/net.h CheckDescriptors).
+  EnsureFileLimit(CheckDescriptors(targets_.size()));
   if (!config_.tls.keylog_file.empty())
     keylog_ = std::make_unique<KeylogFile>(config_.tls.keylog_file);
   if (!config_.output.pcap_file.empty())
@@ -68,6 +73,8 @@ CheckerEngine::CheckerEngine(const Config& config, std::vector<Endpoint> targets
     w->context.plan = plan_;
     w->context.counters = &w->counters;
     w->context.latency = &w->latency;
+    w->context.first_round_latency = &w->first_round_latency;
+    w->context.first_round = &first_round_;
     w->context.failure_examples = &w->failure_examples;
     w->context.trace = trace;
     w->context.pcap = pcap_.get();
@@ -85,6 +92,7 @@ CheckerEngine::CheckerEngine(const Config& config, std::vector<Endpoint> targets
 CheckerEngine::~CheckerEngine() {
   Stop();
   Join();
+  for (auto& worker : workers_) worker->context.waiting.clear();  // before the actors go
 }
 
 void CheckerEngine::Start(Clock::time_point deadline) {
@@ -139,6 +147,19 @@ LatencyHistogram CheckerEngine::Latency() const {
   LatencyHistogram merged;
   for (const auto& worker : workers_) merged.Merge(worker->latency);
   return merged;
+}
+
+LatencyHistogram CheckerEngine::FirstRoundLatency() const {
+  LatencyHistogram merged;
+  for (const auto& worker : workers_) merged.Merge(worker->first_round_latency);
+  return merged;
+}
+
+std::optional<Clock::time_point> CheckerEngine::FirstRoundEnd() const {
+  const int64_t ns = first_round_.end_ns.load(std::memory_order_acquire);
+  if (ns < 0) return std::nullopt;
+  return Clock::time_point(
+      std::chrono::duration_cast<Clock::duration>(std::chrono::nanoseconds(ns)));
 }
 
 std::array<std::string, kAllCheckFailures.size()> CheckerEngine::FailureExamples() const {

@@ -5,6 +5,7 @@
 #include <array>
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -41,8 +42,14 @@ class CheckerEngine {
   uint64_t CpuNs() const { return cpu_.TotalNs(); }
   size_t backends() const { return targets_.size(); }
 
-  // After Join(): merged latency, one example message per failure reason, backends up.
+  // When every backend's first check had ended; nullopt while (or if never) so. Thread-safe.
+  std::optional<Clock::time_point> FirstRoundEnd() const;
+
+  // After Join(): merged latency of the checks started after the first round completed, and of
+  // those started before (the first round and what overlapped it), one example message per
+  // failure reason, backends up.
   LatencyHistogram Latency() const;
+  LatencyHistogram FirstRoundLatency() const;
   std::array<std::string, kAllCheckFailures.size()> FailureExamples() const;
   size_t BackendsUp() const;
   // Thread-safe, at any time: each target's own counters, in target order (--metrics).
@@ -58,6 +65,7 @@ class CheckerEngine {
   std::vector<std::unique_ptr<Worker>> workers_;
   std::vector<std::thread> threads_;
   std::atomic<uint64_t> checks_started_{0};
+  FirstRound first_round_;
   CpuMeter cpu_;
 };
 

@@ -20,6 +20,7 @@ void CheckerTotals::Accumulate(const CheckerCounters& c) {
   full_handshakes += c.full_handshakes.Get();
   resumed_handshakes += c.resumed_handshakes.Get();
   sessions_offered += c.sessions_offered.Get();
+  skipped_slots += c.skipped_slots.Get();
   for (size_t i = 0; i < failures_by_reason.size(); ++i) {
     failures_by_reason[i] += c.failures_by_reason[i].Get();
   }

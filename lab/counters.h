@@ -67,6 +67,9 @@ struct CheckerCounters {
   Counter full_handshakes;  // HAProxy's ssl_be_keys_per_sec counts these
   Counter resumed_handshakes;
   Counter sessions_offered;
+  // Interval slots that passed while a check was late or still running: no check is started
+  // for them (clients/check_actor.cc ScheduleNext, HAProxy's rule).
+  Counter skipped_slots;
   std::array<Counter, kAllCheckFailures.size()> failures_by_reason;
 };
 
@@ -77,6 +80,27 @@ struct ServerCheckCounters {
   Counter failures;
   Counter up_down;
   std::atomic<bool> up{true};  // a server starts up (clients/health.h)
+};
+
+// A check that starts later than its slot by more than interval / kLateShare is late: the
+// next is due one interval after it ends (clients/check_actor.cc ScheduleNext, mirrored by
+// sim/streams.cc). Below it, the timer lag of a busy loop, the fixed rate is kept.
+inline constexpr int kLateShare = 10;
+
+// When every backend's first check has ended (the first round, necessarily full handshakes):
+// the steady window of the figures starts there. Shared by the checker threads.
+struct FirstRound {
+  explicit FirstRound(size_t n) : backends(n) {}
+  const size_t backends;
+  std::atomic<size_t> done{0};
+  std::atomic<int64_t> end_ns{-1};  // Clock (steady_clock) nanoseconds; -1 until complete
+  bool complete() const { return end_ns.load(std::memory_order_acquire) >= 0; }
+  // Called once per backend, when its first check ends.
+  void OnFirstCheckEnd(int64_t now_ns) {
+    if (done.fetch_add(1, std::memory_order_acq_rel) + 1 == backends) {
+      end_ns.store(now_ns, std::memory_order_release);
+    }
+  }
 };
 
 // Plain snapshots (sums over threads), for arithmetic and reports.
@@ -90,7 +114,7 @@ struct ServerTotals {
 
 struct CheckerTotals {
   uint64_t checks = 0, check_failures = 0, full_handshakes = 0, resumed_handshakes = 0,
-           sessions_offered = 0;
+           sessions_offered = 0, skipped_slots = 0;
   std::array<uint64_t, kAllCheckFailures.size()> failures_by_reason{};
   void Accumulate(const CheckerCounters& c);
 };

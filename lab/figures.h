@@ -35,8 +35,13 @@ struct Figures {
   uint64_t check_failures_total = 0;
   uint64_t full_handshakes_total = 0;
   uint64_t resumed_handshakes_total = 0;
-  double steady_from_s = 0;  // start of the steady window (after the first interval)
+  // When every backend's first check had ended (seconds since the start); absent when the run
+  // ended first. The steady window starts at the first sample at or after it (the whole run
+  // when absent).
+  std::optional<double> first_round_s;
+  double steady_from_s = 0;  // start of the steady window
   double steady_seconds = 0;
+  uint64_t skipped_slots_total = 0;        // interval slots passed over by late or slow checks
   double key_rate_per_s = 0;               // mean over the steady window
   double max_key_rate_per_s = 0;           // highest one-second count over the whole run
   std::optional<double> resumption_ratio;  // resumed / handshakes in the steady window
@@ -55,8 +60,8 @@ std::optional<SecondRow> SecondBetween(const Sample& a, const Sample& b);
 // does not.
 bool CountsTowardMax(const Sample& a, const Sample& b);
 
-// `steady_from` is where the steady window begins (the first interval holds the first,
-// necessarily full, handshake of every backend).
+// `steady_from` is where the steady window begins: when the first round (the first, necessarily
+// full, handshake of every backend) has completed; 0 for the whole run.
 Figures ComputeFigures(const std::vector<Sample>& samples, double steady_from_s);
 
 }  // namespace tlslab

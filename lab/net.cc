@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -179,14 +180,28 @@ bool Flush(int fd, TlsStream& stream, std::string& pending) {
   return true;
 }
 
-void EnsureFileLimit(size_t needed) {
+DescriptorNeed ServeDescriptors(size_t backends) {
+  return {"serve", backends, backends, std::min(backends, kServerInFlightReserve)};
+}
+
+DescriptorNeed CheckDescriptors(size_t backends) { return {"check", backends, 0, backends}; }
+
+DescriptorNeed RunDescriptors(size_t backends) { return {"run", backends, backends, 2 * backends}; }
+
+void EnsureFileLimit(const DescriptorNeed& need) {
+  const size_t needed = need.total();
   rlimit lim{};
   getrlimit(RLIMIT_NOFILE, &lim);
   if (lim.rlim_cur >= needed) return;
   if (lim.rlim_max < needed) {
-    throw RuntimeError("too many open files needed: " + std::to_string(needed) +
-                       " descriptors, but the hard limit (ulimit -Hn) is " +
-                       std::to_string(lim.rlim_max) + "; use fewer backends or raise it");
+    std::string parts;
+    if (need.listeners > 0) parts += std::to_string(need.listeners) + " listeners + ";
+    parts += std::to_string(need.in_flight) + " connections in flight + " +
+             std::to_string(kDescriptorMargin) + " for the process";
+    throw UsageError(need.who + " with " + std::to_string(need.backends) + " backends needs " +
+                     std::to_string(needed) + " descriptors (" + parts +
+                     "), but the hard limit (ulimit -Hn) is " + std::to_string(lim.rlim_max) +
+                     "; use fewer backends or raise the hard limit");
   }
   lim.rlim_cur = lim.rlim_max;
   setrlimit(RLIMIT_NOFILE, &lim);

@@ -55,9 +55,32 @@ TransportEnd ReadInto(int fd, TlsStream& stream, size_t& bytes);
 // stays in `pending`. Returns false when the peer is gone (EPIPE, ECONNRESET).
 bool Flush(int fd, TlsStream& stream, std::string& pending);
 
-// Raises RLIMIT_NOFILE to what `needed` descriptors require, up to the hard limit. Throws
-// RuntimeError with the numbers when the hard limit is too low.
-void EnsureFileLimit(size_t needed);
+// The descriptors one process holds at most (issue 10): a listener per served backend, the
+// connections open at once, and a margin for the process's own files (stdio, epoll, eventfds,
+// signalfd, stats socket, --trace/--pcap/--keylog files, OpenSSL's /dev/urandom).
+inline constexpr size_t kDescriptorMargin = 64;
+// A standalone server cannot know its clients; it reserves this many accepted connections (or
+// one per backend, if fewer) and pauses a listener on EMFILE beyond that
+// (servers/server_engine.cc).
+inline constexpr size_t kServerInFlightReserve = 1024;
+struct DescriptorNeed {
+  std::string who;  // "serve", "check", "run": named in the refusal
+  size_t backends = 0;
+  size_t listeners = 0;  // one per served backend
+  size_t in_flight = 0;  // connections open at once
+  size_t total() const { return listeners + in_flight + kDescriptorMargin; }
+};
+// `serve`: a listener per backend plus kServerInFlightReserve accepted connections.
+DescriptorNeed ServeDescriptors(size_t backends);
+// `check`: at most one connection per backend is open (one check at a time per backend).
+DescriptorNeed CheckDescriptors(size_t backends);
+// `run`: the listeners, and each check's two ends (the checker's socket, the accepted one).
+DescriptorNeed RunDescriptors(size_t backends);
+
+// Raises the soft RLIMIT_NOFILE to the hard limit when the soft one is below need.total().
+// Throws UsageError (exit 2), one line naming the need, its parts and the hard limit, when the
+// hard limit is too low.
+void EnsureFileLimit(const DescriptorNeed& need);
 
 // Sockets in TIME_WAIT on this machine (from /proc/net/tcp{,6}); -1 when unreadable.
 long CountTimeWaitSockets();

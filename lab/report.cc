@@ -25,6 +25,13 @@ std::string Pad(std::string s, size_t width, bool right) {
   return right ? std::string(width - s.size(), ' ') + s : s + std::string(width - s.size(), ' ');
 }
 
+nlohmann::json LatencyJson(const LatencyHistogram& h) {
+  return {{"p50", static_cast<double>(h.Quantile(0.50)) / 1000.0},
+          {"p90", static_cast<double>(h.Quantile(0.90)) / 1000.0},
+          {"p99", static_cast<double>(h.Quantile(0.99)) / 1000.0},
+          {"max", static_cast<double>(h.max()) / 1000.0}};
+}
+
 }  // namespace
 
 std::string Fixed(std::optional<double> v, int decimals) {
@@ -82,13 +89,14 @@ nlohmann::json ToJson(const RunReport& r) {
       {"server_cpu_us_per_check", (r.server && f.server_cpu_us_per_check)
                                       ? nlohmann::json(Round(*f.server_cpu_us_per_check, 2))
                                       : nlohmann::json(nullptr)},
+      {"first_round_s",
+       f.first_round_s ? nlohmann::json(Round(*f.first_round_s, 3)) : nlohmann::json(nullptr)},
+      {"steady_window_start_s", Round(f.steady_from_s, 3)},
       {"steady_window",
        {{"from_s", Round(f.steady_from_s, 3)}, {"seconds", Round(f.steady_seconds, 3)}}},
-      {"latency_ms",
-       {{"p50", static_cast<double>(r.latency.Quantile(0.50)) / 1000.0},
-        {"p90", static_cast<double>(r.latency.Quantile(0.90)) / 1000.0},
-        {"p99", static_cast<double>(r.latency.Quantile(0.99)) / 1000.0},
-        {"max", static_cast<double>(r.latency.max()) / 1000.0}}},
+      {"skipped_slots_total", f.skipped_slots_total},
+      {"latency_ms", LatencyJson(r.latency)},
+      {"first_round_latency_ms", LatencyJson(r.first_round_latency)},
       {"time_wait_sockets",
        r.time_wait_sockets >= 0 ? nlohmann::json(r.time_wait_sockets) : nlohmann::json(nullptr)},
       {"interrupted", r.interrupted},
@@ -137,19 +145,21 @@ nlohmann::json ToJson(const RunReport& r) {
 
 std::string FormatTable(const std::vector<RunReport>& reports) {
   const std::vector<std::string> head = {
-      "checker profile", "server profile", "check",    "close",         "backends",    "inter",
-      "key rate/s",      "resumed",        "failures", "checker CPU %", "server CPU %"};
+      "checker profile", "server profile", "check",   "close",    "backends",
+      "inter",           "key rate/s",     "resumed", "failures", "checker CPU %",
+      "server CPU %",    "1st round s",    "p99 ms"};
   std::vector<std::vector<std::string>> rows;
   for (const RunReport& r : reports) {
     const CheckPlan plan = EffectiveCheckPlan(r.config.checker);
-    rows.push_back({r.config.checker.profile.empty() ? "-" : r.config.checker.profile,
-                    r.server ? r.config.server.profile : "-", std::string(Name(plan.check)),
-                    std::string(Name(plan.close)), std::to_string(r.backends),
-                    FormatDuration(r.config.checker.inter), Fixed(r.figures.key_rate_per_s, 1),
-                    Fixed(r.figures.resumption_ratio, 3),
-                    std::to_string(r.figures.check_failures_total),
-                    Fixed(r.figures.checker_cpu_percent, 1),
-                    r.server ? Fixed(r.figures.server_cpu_percent, 1) : "-"});
+    rows.push_back(
+        {r.config.checker.profile.empty() ? "-" : r.config.checker.profile,
+         r.server ? r.config.server.profile : "-", std::string(Name(plan.check)),
+         std::string(Name(plan.close)), std::to_string(r.backends),
+         FormatDuration(r.config.checker.inter), Fixed(r.figures.key_rate_per_s, 1),
+         Fixed(r.figures.resumption_ratio, 3), std::to_string(r.figures.check_failures_total),
+         Fixed(r.figures.checker_cpu_percent, 1),
+         r.server ? Fixed(r.figures.server_cpu_percent, 1) : "-", Fixed(r.figures.first_round_s, 1),
+         Fixed(static_cast<double>(r.latency.Quantile(0.99)) / 1000.0, 2)});
   }
   std::vector<size_t> width(head.size());
   for (size_t c = 0; c < head.size(); ++c) {
@@ -179,7 +189,9 @@ std::string FormatDetails(const RunReport& r) {
   char buf[512];
   std::snprintf(buf, sizeof buf,
                 "%s: %llu checks, %llu failed, %llu full and %llu resumed handshakes; "
-                "check latency p50 %.2f ms, p99 %.2f ms; backends up %zu/%zu%s\n",
+                "check latency p50 %.2f ms, p99 %.2f ms; backends up %zu/%zu%s\n"
+                "  first round: %s s, latency p50 %.2f ms, p99 %.2f ms; steady from %.1f s; "
+                "slots skipped %llu\n",
                 r.config.checker.profile.empty() ? "checker" : r.config.checker.profile.c_str(),
                 static_cast<unsigned long long>(r.figures.checks_total),
                 static_cast<unsigned long long>(r.figures.check_failures_total),
@@ -187,7 +199,11 @@ std::string FormatDetails(const RunReport& r) {
                 static_cast<unsigned long long>(r.figures.resumed_handshakes_total),
                 static_cast<double>(r.latency.Quantile(0.5)) / 1000.0,
                 static_cast<double>(r.latency.Quantile(0.99)) / 1000.0, r.backends_up, r.backends,
-                r.interrupted ? " (interrupted)" : "");
+                r.interrupted ? " (interrupted)" : "", Fixed(r.figures.first_round_s, 2).c_str(),
+                static_cast<double>(r.first_round_latency.Quantile(0.5)) / 1000.0,
+                static_cast<double>(r.first_round_latency.Quantile(0.99)) / 1000.0,
+                r.figures.steady_from_s,
+                static_cast<unsigned long long>(r.figures.skipped_slots_total));
   out += buf;
   for (CheckFailure reason : kAllCheckFailures) {
     const size_t i = static_cast<size_t>(reason);

@@ -29,7 +29,8 @@ struct RunReport {
   std::optional<ServerFigures> server;
   std::array<uint64_t, kAllCheckFailures.size()> failures_by_reason{};
   std::array<std::string, kAllCheckFailures.size()> failure_examples{};
-  LatencyHistogram latency;
+  LatencyHistogram latency;              // checks in the steady state (after the first round)
+  LatencyHistogram first_round_latency;  // checks started before the first round completed
   size_t backends = 0;
   size_t backends_up = 0;
   long time_wait_sockets = -1;

@@ -52,9 +52,9 @@ class Acceptor : public IoHandler {
 
 ServerEngine::ServerEngine(const Config& config, Trace* trace)
     : config_(config), profile_(&FindServerProfile(config.server.profile)) {
-  // Each backend holds a listener; each connection a socket. Leave room for a check per
-  // backend in the same process (tlslab run) and for the usual descriptors.
-  EnsureFileLimit(static_cast<size_t>(config_.server.backends) * 3 + 64);
+  // Each backend holds a listener; each connection a socket (lab/net.h ServeDescriptors).
+  // `tlslab run` reserved for its checker too before building this engine (app/lab_run.cc).
+  EnsureFileLimit(ServeDescriptors(static_cast<size_t>(config_.server.backends)));
   creds_ = LoadOrMakeCredentials(config_.tls);
   if (!config_.tls.keylog_file.empty())
     keylog_ = std::make_unique<KeylogFile>(config_.tls.keylog_file);

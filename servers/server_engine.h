@@ -19,8 +19,9 @@ namespace tlslab {
 
 class ServerEngine {
  public:
-  // Builds every backend (context, listener) or throws: UsageError for bad input,
-  // RuntimeError for "address in use", "too many open files" and the like.
+  // Builds every backend (context, listener) or throws: UsageError for bad input and for a
+  // descriptor hard limit below the backends' need (lab/net.h), RuntimeError for "address in
+  // use" and the like.
   ServerEngine(const Config& config, Trace* trace);
   ~ServerEngine();
 

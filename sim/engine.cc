@@ -222,7 +222,12 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
   Figures& f = r.figures;
   const double step_s = static_cast<double>(step) / 1e6;
   const double end_s = static_cast<double>(md.end) / 1e6;
-  const size_t steady_from = static_cast<size_t>(CeilDiv(md.inter + 1'000'000, step));
+  // The steady window starts at the first step boundary after the first round (every stream's
+  // first check) has ended, as lab/figures.cc starts it at the first sample after; without a
+  // first round within the run, the whole run (clients/check_run.cc).
+  const bool first_round_done = tally.first_round_end >= 0 && tally.first_round_end <= md.end;
+  const size_t steady_from =
+      first_round_done ? static_cast<size_t>(CeilDiv(tally.first_round_end, step)) : 0;
   // The event loops' cost into each step, as the lab's CPU clocks count it: per LB (the
   // stepped engine's series holds every LB, the closed form's the first) and for all backends
   // (the closed form's series holds the first LB's share of the server's work).
@@ -269,6 +274,8 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
   f.check_failures_total = u64(count(total, SimSeries::kFailures));
   f.full_handshakes_total = u64(count(total, kFresh) + count(total, kRefused));
   f.resumed_handshakes_total = u64(count(total, kResumed));
+  if (first_round_done) f.first_round_s = static_cast<double>(tally.first_round_end) / 1e6;
+  f.skipped_slots_total = u64(static_cast<double>(tally.skipped_slots) * lb_scale);
   f.steady_from_s = std::min(static_cast<double>(steady_from) * step_s, end_s);
   f.steady_seconds = end_s - f.steady_from_s;
   if (f.steady_seconds <= 0) {  // shorter than the warm-up: the whole run, as lab/figures.cc
@@ -303,6 +310,8 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
         "simulated: queued past the check timeout";
   }
   r.latency = tally.latency;
+  r.first_round_latency = tally.first_round_latency;
+  if (!first_round_done) r.latency.Merge(r.first_round_latency);
   ServerTotals server;
   const double handshakes = (total[kFresh] + total[kRefused] + total[kResumed]) * server_scale;
   server.full_handshakes = u64((total[kFresh] + total[kRefused]) * server_scale);

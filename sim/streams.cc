@@ -31,6 +31,7 @@ void StepOne(const Model& md, int b, int lb, Stream& st, Slot* slots, SimSeries*
                                           : md.Outcome(slots[md.SlotOf(b, st.k)], st.conn_open, t);
   double cc = abandoned ? 0.0 : md.CheckerCost(kind), sc = abandoned ? 0.0 : md.ServerCost(kind);
   int64_t completion = t + static_cast<int64_t>(cc + sc);
+  int64_t started = t;
   if (abandoned) {
     completion = t + md.timeout + 1;  // past the deadline: counted as a timeout below
   } else if (q != nullptr) {
@@ -38,6 +39,7 @@ void StepOne(const Model& md, int b, int lb, Stream& st, Slot* slots, SimSeries*
     sc *= q->Jitter();
     int64_t& thread = q->thread_free[static_cast<size_t>(lb * md.threads + md.ThreadOf(b, st.k))];
     const int64_t start = std::max(t, thread);
+    started = start;
     thread = start + static_cast<int64_t>(cc * q->checker_stretch);
     completion = thread;
     if (!refused && !q->core_free.empty()) {
@@ -64,20 +66,32 @@ void StepOne(const Model& md, int b, int lb, Stream& st, Slot* slots, SimSeries*
     ++tally.failures[static_cast<size_t>(CheckFailure::kTimeout)];
   }
   if (series != nullptr && t < md.end) series->Point(t, kind, cc, sc, !ok);
-  tally.latency.Record(static_cast<uint64_t>(completion - t));
+  if (st.k == 0) {
+    tally.first_round_latency.Record(static_cast<uint64_t>(completion - t));
+    tally.first_round_end = std::max(tally.first_round_end, completion);
+  } else {
+    tally.latency.Record(static_cast<uint64_t>(completion - t));
+  }
   ++st.k;
   if (ok) {
     st.health.OnSuccess();
   } else {
     st.health.OnFailure();
   }
-  // clients/check_actor.cc ScheduleNext: fixed rate, missed slots skipped.
+  // clients/check_actor.cc ScheduleNext: slots passed are skipped and counted; a late check's
+  // next is due one interval after it ends (HAProxy's rule), an on-time one keeps the rate.
   const int64_t interval =
       std::chrono::duration_cast<std::chrono::microseconds>(st.health.Interval(md.config.checker))
           .count();
-  do {
-    st.due += interval;
-  } while (st.due <= completion);
+  if (completion > st.due)
+    tally.skipped_slots += static_cast<uint64_t>((completion - st.due) / interval);
+  if (started - st.due > interval / kLateShare) {
+    st.due = completion + interval;
+  } else {
+    do {
+      st.due += interval;
+    } while (st.due <= completion);
+  }
 }
 
 // Closed form for one slot's `count` uses from u0, `gap` apart, with no restart, expiry of

@@ -129,7 +129,10 @@ struct Model {
 
 struct Tally {
   std::array<uint64_t, kSimKinds> latency_count{};
-  LatencyHistogram latency;
+  LatencyHistogram latency;              // every check after its stream's first
+  LatencyHistogram first_round_latency;  // each stream's first check
+  int64_t first_round_end = -1;          // when the last first check ended (stepped engine)
+  uint64_t skipped_slots = 0;
   std::array<uint64_t, kAllCheckFailures.size()> failures{};
 };
 

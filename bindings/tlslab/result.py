@@ -73,7 +73,11 @@ class Result:
     server_cpu_percent: _Figure["float | None"] = _Figure()
     checker_cpu_us_per_check: _Figure["float | None"] = _Figure()
     server_cpu_us_per_check: _Figure["float | None"] = _Figure()
-    latency_ms: _Figure["dict[str, float]"] = _Figure()  # p50, p90, p99, max
+    latency_ms: _Figure["dict[str, float]"] = _Figure()  # p50, p90, p99, max; steady state
+    first_round_latency_ms: _Figure["dict[str, float]"] = _Figure()  # checks before it ended
+    first_round_s: _Figure["float | None"] = _Figure()  # every backend's first check ended
+    steady_window_start_s: _Figure[float] = _Figure()  # first sample after the first round
+    skipped_slots_total: _Figure[int] = _Figure()  # slots passed over by late or slow checks
     close_kinds: _Figure["dict[str, int]"] = _Figure()  # what the server saw, per close kind
     sessions_removed_total: _Figure["dict[str, int]"] = _Figure()  # per close kind
     check_failures_by_reason: _Figure["dict[str, int]"] = _Figure()

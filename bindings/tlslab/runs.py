@@ -52,8 +52,9 @@ def run(
         "worker", "listen"}, "checker": {...}}).
 
     Raises:
-        ConfigError (a ValueError) naming the field for a bad value; RuntimeError when the
-        environment refuses (port in use, too many open files, a scheduler out of reach, a
+        ConfigError (a ValueError) naming the field for a bad value, a ValueError naming the
+        need when the descriptor hard limit is below what the backends need (docs/scale.md);
+        RuntimeError when the environment refuses (port in use, a scheduler out of reach, a
         worker without tlslab); KeyboardInterrupt on Ctrl-C, after the run has stopped
         cleanly (within about 100 ms plus the checks in flight).
 

@@ -42,6 +42,8 @@ SPREAD_FIGURES = (
     "server_cpu_us_per_check",
     "latency_ms_p50",
     "latency_ms_p99",
+    "first_round_s",
+    "first_round_latency_ms_p99",
 )
 _NOT_GROUPED = ("repetition", "elapsed_s", "error", "host", "cpu_model")
 

@@ -79,7 +79,9 @@ def test_result_api(api_and_cli):
     r = api_and_cli["broken"][0]
     assert isinstance(r.checks_total, int) and isinstance(r.key_rate_per_s, float)
     assert r.config == tlslab.Config(**PAIRS["broken"])
-    assert r.latency_ms["p50"] > 0
+    assert r.latency_ms["p50"] > 0 and r.first_round_latency_ms["p50"] > 0
+    assert r.first_round_s > 0 and r.steady_window_start_s >= r.first_round_s
+    assert isinstance(r.skipped_slots_total, int)
     assert r.steady_window == r.figures["steady_window"]  # any figure is an attribute
     assert "steady_window" in dir(r)
     with pytest.raises(AttributeError):

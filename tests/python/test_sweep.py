@@ -43,6 +43,8 @@ def test_sweep_rows_columns_and_jsonl(tmp_path):
         "checker_cpu_percent",
         "server_cpu_percent",
         "latency_ms_p99",
+        "first_round_latency_ms_p99",
+        "first_round_s",
         "sessions_removed_total_reset",
         "elapsed_s",
     ):

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "lab/ossl.h"
 #include "lab/testing/bio_pair.h"
 
 namespace tlslab {
@@ -153,6 +154,45 @@ std::string RowName(const ::testing::TestParamInfo<Row>& row) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Rows, ResumptionTest, ::testing::ValuesIn(kRows), RowName);
+
+// The checker keeps its saved session without the server's certificate (lab/ossl.h): the copy
+// has no peer, the same session ID, and resumes as the original does.
+TEST(PeerlessSessionTest, CopyResumesWithoutTheCertificate) {
+  TlsConfig base;
+  const Credentials creds = LoadOrMakeCredentials(base);
+  for (const auto& [version, tickets] :
+       {std::pair{TlsVersion::kTls12, false}, std::pair{TlsVersion::kTls12, true},
+        std::pair{TlsVersion::kTls13, true}}) {
+    SCOPED_TRACE(std::string(Name(version)) + (tickets ? " tickets" : " session ID"));
+    TlsConfig tls;
+    tls.version = version;
+    tls.tickets = tickets;
+    ContextPair ctx = MakeContextPair(tls, creds);
+    SslSessionPtr saved;
+    {
+      BioPair first = MakeBioPair(ctx.client.get(), ctx.server.get());
+      ASSERT_EQ(CompleteHandshake(first), "");
+      saved.reset(SSL_get1_session(first.client.ssl()));
+      MarkShutDown(first);
+    }
+    ASSERT_NE(SSL_SESSION_get0_peer(saved.get()), nullptr) << "a full handshake keeps the cert";
+    SslSessionPtr light = CopyWithoutPeerCertificate(saved.get());
+    ASSERT_NE(light, nullptr);
+    EXPECT_EQ(SSL_SESSION_get0_peer(light.get()), nullptr);
+    unsigned a = 0, b = 0;
+    const unsigned char* id_a = SSL_SESSION_get_id(saved.get(), &a);
+    const unsigned char* id_b = SSL_SESSION_get_id(light.get(), &b);
+    EXPECT_EQ(std::string(reinterpret_cast<const char*>(id_a), a),
+              std::string(reinterpret_cast<const char*>(id_b), b));
+    EXPECT_EQ(SSL_SESSION_has_ticket(light.get()), SSL_SESSION_has_ticket(saved.get()));
+    EXPECT_EQ(CopyWithoutPeerCertificate(light.get()), nullptr) << "nothing left to take out";
+    BioPair second = MakeBioPair(ctx.client.get(), ctx.server.get(), light.get());
+    ASSERT_EQ(CompleteHandshake(second), "");
+    EXPECT_EQ(SSL_session_reused(second.client.ssl()), 1);
+    EXPECT_EQ(SSL_session_reused(second.server.ssl()), 1);
+    MarkShutDown(second);
+  }
+}
 
 }  // namespace
 }  // namespace tlslab

@@ -171,7 +171,12 @@ TEST(SimSteppedTest, SaturationQueuesAndIsDeterministicBySeed) {
   EXPECT_EQ(a.report.latency.Quantile(0.99), b.report.latency.Quantile(0.99));
   // Checks fall behind their schedule: fewer than backends / inter per second.
   EXPECT_LT(a.report.figures.checks_total, 10000u * 20);
-  EXPECT_GT(a.report.figures.check_failures_total, 0u);
+  // Late checks are due one interval after they end (HAProxy's rule, clients/check_actor.cc):
+  // the overload lengthens every backend's period instead of queueing checks past their
+  // timeout, so the thread settles at its capacity (about 1 / 128 us) and none fails.
+  EXPECT_EQ(a.report.figures.check_failures_total, 0u);
+  EXPECT_GT(a.report.figures.checks_total, 20 * 1e6 / 128 * 0.8);
+  EXPECT_GT(a.report.latency.Quantile(0.99), 10'000u) << "the checks still queue (us)";
   c.simulation.seed = 2;
   const SimResult d = Simulate(c, SmallCosts(), o);
   EXPECT_NE(a.report.latency.Quantile(0.5) + a.report.figures.checks_total,
