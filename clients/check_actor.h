@@ -54,7 +54,7 @@ struct CheckerThreadContext {
 
 // Checks in flight per checker thread; a check due beyond it waits for one to end (HAProxy's
 // tune.max-checks-per-thread). It bounds the descriptors and memory of a first round the
-// servers cannot keep up with (issue 10: at 10,000 backends every first check was in flight
+// servers cannot keep up with (at 10,000 backends every first check was in flight
 // and timed out, and the checker held 750 MB); a queued check's timeout starts when it starts,
 // and its lateness makes its next check due an interval after it ends (ScheduleNext).
 inline constexpr size_t kMaxChecksInFlight = 256;

@@ -125,7 +125,7 @@ RunReport RunChecks(Command command, const Config& config, std::vector<Endpoint>
   report.config = config;
   report.interrupted = monitored.interrupted;
   // The steady window starts once every backend's first (necessarily full) check has ended,
-  // however long that round took (issue 10); a run that ended before has no steady state and
+  // however long that round took; a run that ended before has no steady state and
   // its figures cover the whole run.
   std::optional<double> first_round_s;
   if (const auto end = engine.FirstRoundEnd()) {

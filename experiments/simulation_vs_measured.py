@@ -7,7 +7,7 @@ calibrate`, or --costs). Writes, in --out-dir:
   simulation_vs_measured.csv, .md   one row per point: measured, simulated, relative error
   simulation_vs_measured.png        predicted against measured, y = x, per figure
 
-The full grid (issue 9): backends 100, 300, 1000, 3000 x broken and fixed pairs x TLS 1.2 and
+The full grid: backends 100, 300, 1000, 3000 x broken and fixed pairs x TLS 1.2 and
 1.3 x connect and http checks x one and two checker threads: 64 points, about 25 minutes.
 
     /usr/bin/python3 experiments/simulation_vs_measured.py --quick   # 2 points, ~1 minute
@@ -124,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         for name in FIGURES:
             row[f"measured_{name}"] = getattr(real, name)
             row[f"simulated_{name}"] = getattr(sim, name)
-            if "cpu" in name:  # relative error, percent (issue 9 asks within 15)
+            if "cpu" in name:  # relative error, percent (the goal: within 15)
                 row[f"error_{name}"] = 100 * (row[f"simulated_{name}"] / max(
                     row[f"measured_{name}"], 1e-9) - 1)
         rows.append(row)

@@ -55,7 +55,7 @@ TransportEnd ReadInto(int fd, TlsStream& stream, size_t& bytes);
 // stays in `pending`. Returns false when the peer is gone (EPIPE, ECONNRESET).
 bool Flush(int fd, TlsStream& stream, std::string& pending);
 
-// The descriptors one process holds at most (issue 10): a listener per served backend, the
+// The descriptors one process holds at most: a listener per served backend, the
 // connections open at once, and a margin for the process's own files (stdio, epoll, eventfds,
 // signalfd, stats socket, --trace/--pcap/--keylog files, OpenSSL's /dev/urandom).
 inline constexpr size_t kDescriptorMargin = 64;

@@ -35,7 +35,7 @@ std::string OpensslVersion();
 // A copy of a client session without the server's certificate, or nullptr when it has none
 // (or cannot be re-encoded). A client that does not verify needs only what resumes the session
 // (version, cipher, secret, ticket, lifetime); the parsed certificate costs about 4 KB a
-// session, and a checker keeps one session per backend (issue 10). The copy goes through the
+// session, and a checker keeps one session per backend. The copy goes through the
 // session's DER encoding (ssl/ssl_asn1.c SSL_SESSION_ASN1) with its `peer [3]` element taken
 // out; the chain (peer_chain) is never encoded. Resumption with the copy sends the same
 // session ID or ticket; only SSL_get_peer_certificate on the resumed connection is empty.

@@ -1,4 +1,4 @@
-"""Scale (issue 10): figures that tell the truth when the first round outlasts an interval,
+"""Scale: figures that tell the truth when the first round outlasts an interval,
 late slots skipped as HAProxy does (no catch-up burst), descriptors reserved for what each
 process holds, and the memory per backend bounded.
 
@@ -18,7 +18,7 @@ from collections import defaultdict
 import pytest
 
 # A first round of 1,500 full handshakes (server and checker each pay about 0.5 ms of CPU per
-# handshake, issue 10's table) lasts several 300 ms intervals on the machines we run on (2 s
+# handshake, docs/performance.md) lasts several 300 ms intervals on the machines we run on (2 s
 # here), well past the steady window's old start (inter + 1 s), where a fixed pair then read a
 # key rate above 0; the steady state (resumed checks: the lenient server keeps sessions) costs
 # a fraction of it.
@@ -134,8 +134,8 @@ def _rss_kb(pid: int) -> int:
 # Per side at its peak (docs/scale.md): the process's base (OpenSSL, the binary, the allocator's
 # arenas) plus a share per backend. The server's floor is an OpenSSL 3.0 SSL_CTX per backend
 # (about 13 KB) and at most 1,024 connections in flight; the checker's a saved session (without
-# the certificate) and at most 256 checks in flight. Before issue 10 a run at this size held
-# 46-70 KB per backend on each side.
+# the certificate) and at most 256 checks in flight. Before the bound on checks in flight, a run
+# at this size held 46-70 KB per backend on each side.
 RSS_BASE_KB = 24 * 1024
 RSS_PER_BACKEND_KB = 24
 RSS_BACKENDS = 1000

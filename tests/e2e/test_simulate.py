@@ -1,7 +1,7 @@
-"""tlslab simulate and tlslab calibrate (issue 9): the simulator's figures against real runs of
+"""tlslab simulate and tlslab calibrate: the simulator's figures against real runs of
 the lab on this machine, with a cost file calibrated in the same test session; bad input.
 
-Bounds (issue 9 asks): key rate within 2%, resumption ratio within 0.02, CPU per side within
+Bounds (the goals): key rate within 2%, resumption ratio within 0.02, CPU per side within
 15%. Key rate and resumption are held to those bounds here. CPU: the cost file (version 2)
 splits a cost per check from a cost per wall second of each event loop, calibrated at 100 and
 400 checks/s; the points below run at 200, between them. On the shared 2-core development
@@ -19,7 +19,7 @@ import json
 import pytest
 
 TIMEOUT_S = 120.0
-CPU_FACTOR = 1.5  # issue 9 asks 15%: see the module docstring
+CPU_FACTOR = 1.5  # the goal is 15%: see the module docstring
 ERROR_PREFIX = "tlslab: error: "
 
 

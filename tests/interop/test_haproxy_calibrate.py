@@ -1,4 +1,4 @@
-"""`tlslab calibrate --checker haproxy` (issue 9): the real HAProxy 2.6's own CPU as the
+"""`tlslab calibrate --checker haproxy`: the real HAProxy 2.6's own CPU as the
 checker, calibrated at two rates, predicts its CPU at another rate (within TOLERANCE).
 
 The calibration runs HAProxy (nbthread 1, http checks, TLS 1.3, RSA-2048) against the lab's
@@ -27,7 +27,7 @@ BIN = Path(os.environ.get("TLSLAB_BIN", str(REPO / "build" / "tlslab"))).resolve
 
 CALIBRATION_BACKENDS = "40,160"
 TARGET = 100  # the rate predicted: servers checked every second
-# Issue 9 asks 20 %. On the shared 2-core development machine, three runs of this test
+# The goal is 20 %. On the shared 2-core development machine, three runs of this test
 # predicted full checks -31 %, -8 % and -7 % off, resumed ones -23 % and -7 % (the last run at
 # load 1.4, within 20 %; the others at load 2-5 from other work, when the same HAProxy
 # configuration measured minutes apart cost 1,363 and 2,056 us per full check). So this test
