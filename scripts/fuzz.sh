@@ -2,14 +2,14 @@
 # Builds the libFuzzer targets (tests/fuzz/, clang with ASan+UBSan) in build-fuzz and runs each
 # for a bounded time from its seed corpus (tests/fuzz/corpus/NAME). A crash leaves its input in
 # build-fuzz/findings/ and fails the script.
-#   scripts/fuzz.sh              short form, as CI runs it: 25 s per target
+#   scripts/fuzz.sh              short form, as CI runs it: 20 s per target
 #   scripts/fuzz.sh --long       long form, for a local run: 30 min per target
 #   scripts/fuzz.sh --seconds N  any other bound; --only NAME runs one target
 # New inputs found go to build-fuzz/corpus/NAME (not to the repository: add a seed there by
 # hand when it covers something new, keeping the seed corpus small).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
-seconds=25
+seconds=20
 only=""
 while [ $# -gt 0 ]; do
   case "$1" in
