@@ -77,8 +77,8 @@ int IncidentCommand(const Args& args) {
       std::printf("\n%s\n", FormatTable(reports).c_str());
       for (const RunReport& r : reports) std::printf("%s", FormatDetails(r).c_str());
       std::printf(
-          "\nkey rate = full TLS handshakes per second after the first interval "
-          "(HAProxy's SslBackendKeyRate); resumed = share of checks that resumed.\n");
+          "\nkey rate = full TLS handshakes per second once every backend has had its first "
+          "check (HAProxy's SslBackendKeyRate); resumed = share of checks that resumed.\n");
     }
     return reports.back().interrupted ? 130 : 0;
   });
