@@ -31,8 +31,10 @@ handshake at most 0.95x nginx's. A goal counts as missed when every round misses
 ratio of the rounds is above the goal): a miss inside the run's own spread is reported, not
 failed.
 `--short` (CI: 2 rounds of 1 s windows at inter 1s, no load case, about a minute) fails only
-on gross regressions, ratios above 1.5x the goal (the 2,000/s case only reported): a shared CI
-machine is noisy; the goals themselves are judged by the long form (the default, ~10 minutes).
+on gross regressions, ratios to HAProxy above 1.5x the goal (the 2,000/s case and the in-memory
+ratio only reported: the first is noisy on a loaded 2-core machine, the second depends on the
+machine, see build_figures); the goals themselves are judged by the long form (the default,
+~10 minutes).
 
 Example (from the repository root, after building build/tlslab and build/tlslab_bench):
   /usr/bin/python3 tests/bench/peers.py --json-out /tmp/peers.json
@@ -537,9 +539,20 @@ def build_figures(runs: dict[str, list[dict[str, Any]]], mem_full_us: float,
         f.ours = [r["tlslab"]["us_per_check"] for r in runs[name]]
         f.peer = [r["peer"]["us_per_check"] for r in runs[name]]
         figs.append(f)
+    # --short reports this one and does not judge it: how much dearer a check every 2.5 ms is
+    # than the same handshake in a tight loop depends on the machine (cold caches, frequency).
+    # On one CI machine HAProxy's own full check was 2.28x the same reference, so the ratio
+    # alone says little there; the next row (HAProxy's) says what the machine allows. A
+    # regression of tlslab's own overhead is gated with a baseline by
+    # experiments/gates/harness.toml (docs/ci-gating.md, section 4).
+    full = runs["connect full 400/s"]
     f = Figure("full check vs in-memory handshake + socket floor", goal=1.3,
-               peer_name="tlslab_bench")
-    f.ours = [r["tlslab"]["us_per_check"] for r in runs["connect full 400/s"]]
+               peer_name="tlslab_bench", short_judged=False)
+    f.ours = [r["tlslab"]["us_per_check"] for r in full]
+    f.peer = [mem_full_us + floor_us] * len(f.ours)
+    figs.append(f)
+    f = Figure("  the same for HAProxy 2.6's full check", peer_name="tlslab_bench")
+    f.ours = [r["peer"]["us_per_check"] for r in full if "peer" in r]
     f.peer = [mem_full_us + floor_us] * len(f.ours)
     figs.append(f)
     if "load resumed" in runs:
