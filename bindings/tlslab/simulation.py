@@ -31,7 +31,7 @@ SIMULATION_FIELDS = (
     "seed",
     "resolution",
 )
-_WIDER = ("duration", "backends")
+WIDER_FIELDS = ("duration", "backends")
 _TIMEOUT_S = 900.0
 
 
@@ -41,7 +41,7 @@ def _flag(name: str) -> str:
 
 def simulation_argv(config: Config | None, fields: dict[str, Any]) -> list[str]:
     """The argv of `tlslab simulate` for a Config plus fields (without --json)."""
-    sim = {k: fields.pop(k) for k in list(fields) if k in SIMULATION_FIELDS or k in _WIDER}
+    sim = {k: fields.pop(k) for k in list(fields) if k in SIMULATION_FIELDS or k in WIDER_FIELDS}
     cfg = make_config(config, fields)
     argv = cfg.to_argv()
     out: list[str] = []

@@ -60,12 +60,15 @@ def make_record(
     doc: Mapping[str, Any],
     elapsed_s: float,
     isolated: bool,
+    simulation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One line of the JSONL file: a completed run and where it ran."""
+    """One line of the JSONL file: a completed run and where it ran (and, for a simulated
+    point, the simulation-only fields it was given)."""
     return {
         "point": point,
         "repetition": k,
         "config": cfg.to_dict(),
+        **({"simulation": dict(simulation)} if simulation else {}),
         "figures": doc["figures"],
         "effective": doc.get("effective", {}),
         "versions": {**stamp, **doc.get("versions", {})},
@@ -84,12 +87,14 @@ def error_record(
     stamp: dict[str, str],
     host: Mapping[str, str],
     error: str,
+    simulation: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """One line of the JSONL file for a failed run (errors="skip"): a resume runs it again."""
     return {
         "point": point,
         "repetition": k,
         "config": cfg.to_dict(),
+        **({"simulation": dict(simulation)} if simulation else {}),
         "error": error,
         "versions": stamp,
         "host": dict(host),
@@ -151,7 +156,8 @@ def records_frame(records: Iterable[Mapping[str, Any]]) -> "pandas.DataFrame":
     rows = []
     for record in records:
         row: dict[str, Any] = {}
-        config = record["config"]
+        # A simulated point's backends and duration may be beyond a run's: its own win.
+        config = {**record["config"], **record.get("simulation", {})}
         for name, value in record.get("point", {}).items():
             row[name] = value
             seconds = _seconds(name, value)
@@ -175,7 +181,7 @@ def records_frame(records: Iterable[Mapping[str, Any]]) -> "pandas.DataFrame":
 
 
 def _seconds(field: str, value: Any) -> float | None:
-    flag = _flags.flags("run").get(field)
+    flag = _flags.flags("run").get(field) or _flags.flags("simulate").get(field)
     if flag is None or flag.type != "duration" or not isinstance(value, str):
         return None
     from tlslab._core import core

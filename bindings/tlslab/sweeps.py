@@ -37,6 +37,8 @@ if TYPE_CHECKING:
 
 # A run's outcome, keyed by (the point's config as JSON, repetition).
 _Key = tuple[str, int]
+# One run to do: (swept field -> value, Config, simulation-only fields, repetition).
+_Todo = tuple[dict[str, Any], Config, dict[str, Any], int]
 
 
 def sweep(
@@ -81,7 +83,10 @@ def sweep(
         mode: "run" (default) measures each point; "simulate" simulates it (tlslab.simulate,
             the same record and DataFrame columns, `tlslab simulate` on the same Config).
         simulation: fields only a simulation has (checker_threads, checkers, restart_every,
-            ...), the same for every point; used with mode="simulate".
+            ...), the same for every point; used with mode="simulate". With
+            mode="simulate" they can also be given as keyword arguments, lists swept like
+            any field (checker_threads=[1, 4, 16]), and so can `backends` and `duration`
+            beyond a real run's range (backends=[10_000, 100_000], duration="24h").
         cluster: a Dask scheduler address ("tcp://10.0.0.1:8786") or a distributed.Client:
             the points run on its workers that have the resource `tlslab-machine` (one point
             per worker at a time, each a `tlslab run` process there; see tlslab.cluster for
@@ -122,12 +127,26 @@ def sweep(
     if cluster is not None and (mode != "run" or not isolate):
         raise ValueError("cluster: a sweep on a cluster runs each point as a `tlslab run` "
                          "process (mode='run', isolate=True)")
-    points = expand(config, fields)
+    sim_points = [({}, {})]  # a run has no simulation-only fields
+    if mode == "simulate":
+        sim_points = _simulation_points(_simulation_fields(fields, simulation))
+    else:
+        from tlslab.simulation import SIMULATION_FIELDS
+
+        for name in fields:
+            if name in SIMULATION_FIELDS:
+                raise ValueError(f"{name}: a field of `tlslab simulate` only; sweep it with "
+                                 "mode='simulate'")
+    points = [
+        ({**point, **sim_point}, cfg, sim)
+        for point, cfg in expand(config, fields)
+        for sim_point, sim in sim_points
+    ]
     path = Path(out) if out is not None else None
     with _sole_writer(path), _maybe_connect(cluster, cluster_timeout) as client:
         return _sweep_locked(
-            points, path, repeat, resume, isolate, progress, errors, on_point, mode, simulation,
-            client, cluster_timeout
+            points, path, repeat, resume, isolate, progress, errors, on_point, mode, client,
+            cluster_timeout
         )
 
 
@@ -163,8 +182,47 @@ def _sole_writer(path: Path | None) -> Iterator[None]:
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
 
 
+def _simulation_fields(
+    fields: dict[str, Any], simulation: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """Takes the simulation-only fields (and backends, duration: wider when simulated) out of
+    `fields`, merged with `simulation`; a field given both ways is an error."""
+    from tlslab.simulation import SIMULATION_FIELDS, WIDER_FIELDS
+
+    sim = {k: fields.pop(k) for k in list(fields) if k in SIMULATION_FIELDS or k in WIDER_FIELDS}
+    for name, value in (simulation or {}).items():
+        if name in sim:
+            raise ValueError(f"{name}: given both as a field and in simulation=")
+        sim[name] = value
+    return sim
+
+
+def _simulation_points(sim: Mapping[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    """(swept simulation field -> value, all simulation fields) for each combination of the
+    simulation axes, each validated by the core's flag table (`tlslab simulate`'s flags)
+    before anything runs."""
+    from tlslab.config import ConfigError
+    from tlslab.simulation import WIDER_FIELDS
+    from tlslab._core import core
+
+    axes = {k: list(v) for k, v in sim.items() if _is_axis(v)}
+    for name, values in axes.items():
+        if not values:
+            raise ValueError(f"{name}: an empty list of values sweeps nothing")
+    out = []
+    for combo in itertools.product(*axes.values()):
+        values = {**sim, **dict(zip(axes, combo))}
+        for name, value in values.items():
+            if name == "backends" and not (isinstance(value, int) and value >= 1):
+                raise ConfigError(f"backends={value!r}: expected a whole number from 1")
+        core.build_config("simulate", {k: v for k, v in values.items()
+                                       if k not in WIDER_FIELDS or k == "duration"})
+        out.append(({k: values[k] for k in axes}, values))
+    return out
+
+
 def _sweep_locked(
-    points: list[tuple[dict[str, Any], Config]],
+    points: list[tuple[dict[str, Any], Config, dict[str, Any]]],
     path: Path | None,
     repeat: int,
     resume: bool,
@@ -173,7 +231,6 @@ def _sweep_locked(
     errors: str,
     on_point: Callable[[dict[str, Any]], None] | None,
     mode: str,
-    simulation: Mapping[str, Any] | None,
     client: "distributed.Client | None" = None,
     cluster_timeout: float = _cluster.DEFAULT_TIMEOUT_S,
 ) -> "pandas.DataFrame":
@@ -186,20 +243,21 @@ def _sweep_locked(
             )
         for record in read_records(path):
             if "error" not in record:
-                done[(_config_key(record["config"]), record.get("repetition", 0))] = record
-    todo, scheduled = [], set(done)
-    for point, cfg in points:  # a point given twice (backends=[5, 5]) runs once
+                done[(_record_key(record), record.get("repetition", 0))] = record
+    todo: list[_Todo] = []
+    scheduled = set(done)
+    for point, cfg, sim in points:  # a point given twice (backends=[5, 5]) runs once
         for k in range(repeat):
-            if (_config_key(cfg.to_dict()), k) not in scheduled:
-                scheduled.add((_config_key(cfg.to_dict()), k))
-                todo.append((point, cfg, k))
+            if (_config_key(cfg.to_dict(), sim), k) not in scheduled:
+                scheduled.add((_config_key(cfg.to_dict(), sim), k))
+                todo.append((point, cfg, sim, k))
     stamp = _versions()
     records: dict[_Key, dict[str, Any]] = dict(done)
-    total = len({_config_key(cfg.to_dict()) for _, cfg in points}) * repeat
+    total = len({_config_key(cfg.to_dict(), sim) for _, cfg, sim in points}) * repeat
     bar = _progress_bar(total, total - len(todo), progress)
 
     def finished(record: dict[str, Any]) -> None:
-        key = (_config_key(record["config"]), record["repetition"])
+        key = (_record_key(record), record["repetition"])
         if key in records:  # reported twice (a rerun): the first one stands
             return
         if path is not None:
@@ -214,18 +272,18 @@ def _sweep_locked(
             _run_on_cluster(client, todo, finished, bar, errors, stamp, cluster_timeout)
         else:
             host = _worker.host_info()
-            for point, cfg, k in todo:
+            for point, cfg, sim, k in todo:
                 bar.set_postfix_str(_label(point), refresh=True)
-                finished(_run_point(point, cfg, k, isolate, stamp, errors, mode, simulation, host))
+                finished(_run_point(point, cfg, k, isolate, stamp, errors, mode, sim, host))
     finally:
         bar.close()
     # Rows in the order of the points, each with this sweep's point (a record resumed from
     # another sweep of the same file may have swept other fields).
     ordered = [
-        {**records[(_config_key(cfg.to_dict()), k)], "point": point}
-        for point, cfg in points
+        {**records[(_config_key(cfg.to_dict(), sim), k)], "point": point}
+        for point, cfg, sim in points
         for k in range(repeat)
-        if (_config_key(cfg.to_dict()), k) in records
+        if (_config_key(cfg.to_dict(), sim), k) in records
     ]
     frame = records_frame(ordered)
     if repeat > 1:
@@ -236,7 +294,7 @@ def _sweep_locked(
 
 def _run_on_cluster(
     client: "distributed.Client",
-    todo: list[tuple[dict[str, Any], Config, int]],
+    todo: list[_Todo],
     finished: Callable[[dict[str, Any]], None],
     bar: Any,
     errors: str,
@@ -250,11 +308,11 @@ def _run_on_cluster(
     _cluster.machines(client, timeout)
     jobs = [
         (["run", *cfg.to_argv()], (cfg.seconds("duration") or 0.0) + _SUBPROCESS_SLACK_S)
-        for _, cfg, _ in todo
+        for _, cfg, _, _ in todo
     ]
 
     def done(index: int, answer: dict[str, Any]) -> None:
-        point, cfg, k = todo[index]
+        point, cfg, _, k = todo[index]
         host = answer.get("host", {})
         if "error" not in answer:
             doc, elapsed = answer["doc"], answer["elapsed_s"]
@@ -315,13 +373,22 @@ def _run_point(
     except (RuntimeError, TimeoutError, ValueError) as e:
         if errors == "raise":
             raise
-        return error_record(point, cfg, k, stamp, host, str(e))
+        return error_record(point, cfg, k, stamp, host, str(e), simulation)
     elapsed = result.elapsed_s or 0.0
-    return make_record(point, cfg, k, stamp, host, result.to_dict(), elapsed, isolate)
+    return make_record(point, cfg, k, stamp, host, result.to_dict(), elapsed, isolate,
+                       simulation)
 
 
-def _config_key(config: Mapping[str, Any]) -> str:
-    return json.dumps(dict(config), sort_keys=True)
+def _config_key(config: Mapping[str, Any], simulation: Mapping[str, Any] | None = None) -> str:
+    """A point's identity: its Config, and its simulation-only fields when it has some (a
+    record without them keeps the key it always had)."""
+    if not simulation:
+        return json.dumps(dict(config), sort_keys=True)
+    return json.dumps({"config": dict(config), "simulation": dict(simulation)}, sort_keys=True)
+
+
+def _record_key(record: Mapping[str, Any]) -> str:
+    return _config_key(record["config"], record.get("simulation"))
 
 
 def _label(point: Mapping[str, Any]) -> str:
