@@ -10,16 +10,22 @@ machine (load 3-7 from other work) the simulated CPU came within 2-22% of the me
 knee sweep), but the same real run measured twice minutes apart differs by up to 30% there. So
 the CPU bound here is CPU_FACTOR either way: twice the worst error seen, which still fails a
 model that drops the per-second cost (+55-62% at 1,000 checks/s) or a broken cost file.
+One real run can still land outside it: on a quiet machine the same 200-backend run measured
+6.7 to 9.5% of a core four times in a row, and the calibration's own runs vary as much. So a
+CPU figure outside the bound is measured again, and the test holds the median of up to three
+real runs to it: noise gives way, a model that is wrong stays wrong in every run.
 """
 
 from __future__ import annotations
 
 import json
+import statistics
 
 import pytest
 
 TIMEOUT_S = 120.0
 CPU_FACTOR = 1.5  # the goal is 15%: see the module docstring
+REAL_ATTEMPTS = 3  # a CPU figure outside CPU_FACTOR is measured again, up to this many runs
 ERROR_PREFIX = "tlslab: error: "
 
 
@@ -69,9 +75,15 @@ def test_simulated_matches_measured(cli, costs, args, duration) -> None:
     sim = doc["figures"]
     assert sim["key_rate_per_s"] == pytest.approx(real["key_rate_per_s"], rel=0.02, abs=0.5)
     assert sim["resumption_ratio"] == pytest.approx(real["resumption_ratio"], abs=0.02)
+    runs = [real]
     for side in ("checker_cpu_percent", "server_cpu_percent"):
-        ratio = sim[side] / max(real[side], 0.01)
-        assert 1 / CPU_FACTOR <= ratio <= CPU_FACTOR, (side, sim[side], real[side])
+        while True:  # the median of up to REAL_ATTEMPTS real runs: see the module docstring
+            measured = statistics.median(r[side] for r in runs)
+            ratio = sim[side] / max(measured, 0.01)
+            if 1 / CPU_FACTOR <= ratio <= CPU_FACTOR or len(runs) == REAL_ATTEMPTS:
+                break
+            runs.append(cli.lab(*common)["figures"])
+        assert 1 / CPU_FACTOR <= ratio <= CPU_FACTOR, (side, sim[side], [r[side] for r in runs])
 
 
 def test_same_document_as_run(cli) -> None:
