@@ -3,6 +3,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -12,6 +13,16 @@ namespace {
 // A TLS 1.3 ticket arrives one round trip after the handshake (RFC 8446 4.6.1: the server
 // sends NewSessionTicket after the client's Finished). Wait this long for it, at most.
 constexpr Millis kTicketWait{200};
+
+// A check may start up to this much before its slot when the thread is awake anyway (the
+// event loop's timer slack, lab/event_loop.h): 1% of the interval, at most 10 ms. Checks
+// spread evenly over the interval otherwise each wake the thread from epoll_wait, and a
+// check that starts while the server works on another's handshake overlaps with it instead
+// of sleeping twice; HAProxy's checks bunch up the same way, their next one due an interval
+// after the end of the last (src/check.c, process_chk_conn). docs/performance.md measures it.
+Clock::duration StartSlack(Millis interval) {
+  return std::min<Clock::duration>(Millis(10), interval / 100);
+}
 
 CheckActor* ActorOf(SSL* ssl) { return static_cast<CheckActor*>(SSL_get_app_data(ssl)); }
 
@@ -50,11 +61,20 @@ void CheckActor::Trace(std::string_view event) {
 
 void CheckActor::Begin(Clock::time_point first) {
   due_ = first;
-  interval_timer_ = ctx_.loop->At(due_, [this] { StartCheck(); });
+  interval_timer_ = ctx_.loop->At(
+      due_, [this] { StartCheck(); }, StartSlack(health_.Interval(*ctx_.config)));
 }
 
 void CheckActor::OnNewSession(SSL_SESSION* session) {
   // Called from inside an SSL_* call: only record; Drive() acts after the call returns.
+  got_session_ = true;
+  if (!ctx_.plan.reuse) {
+    // Never offered (HAProxy's no-ssl-reuse): not worth the copy below, which is about 4% of
+    // a full check's CPU (i2d and d2i of the session; docs/performance.md).
+    SSL_SESSION_free(session);
+    Trace("session received: not saved (reuse off)");
+    return;
+  }
   // Kept without the server's certificate when it has one (a full handshake; sessions from
   // resumed ones are copies of the offered one, without it already): lab/ossl.h.
   if (SslSessionPtr light = CopyWithoutPeerCertificate(session)) {
@@ -63,7 +83,6 @@ void CheckActor::OnNewSession(SSL_SESSION* session) {
   } else {
     saved_.reset(session);
   }
-  got_session_ = true;
   Trace(SSL_version(client_.ssl()) == TLS1_3_VERSION ? "NewSessionTicket received: session saved"
                                                      : "session saved");
 }
@@ -389,7 +408,8 @@ void CheckActor::ScheduleNext() {
       due_ += interval;
     } while (due_ <= now);
   }
-  interval_timer_ = ctx_.loop->At(due_, [this] { StartCheck(); });
+  interval_timer_ = ctx_.loop->At(
+      due_, [this] { StartCheck(); }, StartSlack(interval));
 }
 
 void CheckActor::UpdateInterest() {

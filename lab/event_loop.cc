@@ -44,9 +44,10 @@ bool EventLoop::Modify(int fd, uint32_t events, IoHandler* handler) {
 
 void EventLoop::Remove(int fd) { epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, fd, nullptr); }
 
-EventLoop::TimerId EventLoop::At(Clock::time_point when, TimerFn fn) {
+EventLoop::TimerId EventLoop::At(Clock::time_point when, TimerFn fn, Clock::duration early) {
   TimerId id = next_id_++;
-  heap_.push({when, id});
+  if (early > max_early_) max_early_ = early;
+  heap_.push({when, id, early});
   timers_.emplace(id, std::move(fn));
   return id;
 }
@@ -62,15 +63,31 @@ void EventLoop::Stop() {
 
 void EventLoop::RunDueTimers() {
   const Clock::time_point now = Clock::now();
-  while (!heap_.empty() && heap_.top().when <= now) {
-    TimerId id = heap_.top().id;
+  // Due timers run, and so do up to kMaxEarlyPerWake of those within their slack of now (see
+  // At): a wake-up takes a few along, never a burst (each would add its work to the wait of
+  // the others). The rest of the slack window goes back to the heap.
+  constexpr int kMaxEarlyPerWake = 4;
+  int early_runs = 0;
+  not_yet_.clear();
+  while (!heap_.empty() && heap_.top().when <= now + max_early_) {
+    const Entry top = heap_.top();
     heap_.pop();
+    if (top.when > now) {
+      if (top.when - top.early > now || early_runs == kMaxEarlyPerWake ||
+          !timers_.contains(top.id)) {
+        if (timers_.contains(top.id)) not_yet_.push_back(top);
+        continue;
+      }
+      ++early_runs;
+    }
+    TimerId id = top.id;
     auto it = timers_.find(id);
     if (it == timers_.end()) continue;  // cancelled
     TimerFn fn = std::move(it->second);
     timers_.erase(it);
     fn();
   }
+  for (const Entry& e : not_yet_) heap_.push(e);
   // Drop cancelled entries at the top so the wait below is not cut short by them.
   while (!heap_.empty() && !timers_.contains(heap_.top().id)) heap_.pop();
 }

@@ -36,8 +36,11 @@ class EventLoop {
   void Remove(int fd);
 
   // Timers: fn runs once on this loop's thread at or after `when`. Cancel is cheap and safe
-  // for ids that already ran.
-  TimerId At(Clock::time_point when, TimerFn fn);
+  // for ids that already ran. With `early`, fn may also run up to `early` before `when` when
+  // the loop is awake anyway (another timer due, an event): timers with slack then share a
+  // wake-up instead of each costing one (the kernel's timer slack, prctl(2) PR_SET_TIMERSLACK,
+  // does the same for sleeps). The loop never wakes early for them.
+  TimerId At(Clock::time_point when, TimerFn fn, Clock::duration early = Clock::duration::zero());
   TimerId After(std::chrono::milliseconds delay, TimerFn fn) {
     return At(Clock::now() + delay, std::move(fn));
   }
@@ -54,6 +57,7 @@ class EventLoop {
   struct Entry {
     Clock::time_point when;
     TimerId id;
+    Clock::duration early;
     bool operator>(const Entry& o) const { return when != o.when ? when > o.when : id > o.id; }
   };
   void RunDueTimers();
@@ -65,6 +69,8 @@ class EventLoop {
   TimerId next_id_ = 1;
   std::priority_queue<Entry, std::vector<Entry>, std::greater<Entry>> heap_;
   std::unordered_map<TimerId, TimerFn> timers_;
+  Clock::duration max_early_ = Clock::duration::zero();  // the largest `early` given to At
+  std::vector<Entry> not_yet_;                           // RunDueTimers' scratch
 };
 
 }  // namespace tlslab

@@ -1,5 +1,6 @@
 // EventLoop: timers in time order (ties in scheduling order), Cancel, deadlines, Stop from
-// another thread, and socket readiness reaching its handler.
+// another thread, socket readiness reaching its handler, and timer slack (a few timers run
+// early with one that is due; none wakes the loop early).
 #include "lab/event_loop.h"
 
 #include <gtest/gtest.h>
@@ -49,6 +50,39 @@ TEST(EventLoopTest, TimerFiresNoEarlierThanAsked) {
   ASSERT_NE(fired_at, Clock::time_point{});
   EXPECT_GE(fired_at - start, milliseconds(25));
   EXPECT_LT(Since(start), kPrompt);
+}
+
+TEST(EventLoopTest, TimersWithSlackRunWithADueOneAtMostFourAtATime) {
+  EventLoop loop;
+  const Clock::time_point t0 = Clock::now();
+  std::vector<std::pair<int, Clock::time_point>> fired;
+  auto mark = [&](int i) { return [&fired, i] { fired.emplace_back(i, Clock::now()); }; };
+  loop.At(t0 + milliseconds(20), mark(0));  // due: wakes the loop
+  // Six within their 200 ms slack of t0 + 20 ms: four go along; the fifth waits for its own
+  // time (150 ms) and takes the sixth (160 ms) along.
+  for (int i = 1; i <= 6; ++i) loop.At(t0 + milliseconds(100 + 10 * i), mark(i), milliseconds(200));
+  loop.At(t0 + milliseconds(300), [&] { loop.Stop(); });
+  loop.Run(t0 + std::chrono::seconds(5));
+  ASSERT_EQ(fired.size(), 7u);
+  for (int i = 0; i <= 6; ++i) EXPECT_EQ(fired[i].first, i);
+  for (int i = 1; i <= 4; ++i) EXPECT_LT(fired[i].second - t0, milliseconds(100)) << i;
+  for (int i = 5; i <= 6; ++i) EXPECT_GE(fired[i].second - t0, milliseconds(150)) << i;
+  EXPECT_LT(fired[6].second - t0, milliseconds(160));
+}
+
+TEST(EventLoopTest, SlackNeverWakesTheLoopEarly) {
+  EventLoop loop;
+  const Clock::time_point t0 = Clock::now();
+  Clock::time_point fired_at{};
+  loop.At(
+      t0 + milliseconds(60),
+      [&] {
+        fired_at = Clock::now();
+        loop.Stop();
+      },
+      milliseconds(50));
+  loop.Run(t0 + std::chrono::seconds(5));
+  EXPECT_GE(fired_at - t0, milliseconds(60));
 }
 
 TEST(EventLoopTest, CancelPreventsATimer) {
