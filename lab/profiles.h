@@ -9,7 +9,8 @@
 // with their citations (a clean close keeps the session, a fatal alert removes it, stateless
 // tickets cannot be removed, a stack without a cache has nothing to remove).
 // Checker profiles say how a checker version closes each check kind and whether it reuses
-// sessions. The rows are data in profiles.cc; nothing else in the lab branches on a name.
+// sessions. The rows are data in profiles.cc and checker_profiles.cc; nothing else in the lab
+// branches on a name.
 #pragma once
 
 #include <optional>
