@@ -42,10 +42,18 @@ SessionModel DeriveSessionModel(const Config& config) {
   m.client_keeps = m.version == TlsVersion::kTls12 || plan.check == CheckKind::kHttp ||
                    plan.read_after_handshake;
   m.offers = plan.reuse;
+  // A close_notify followed at once by an RST (notify-reset) before any request (a connect
+  // check): a server like HAProxy's frontend takes it as a reset when both reach it in one
+  // wake-up (Behaviour::notify_reset_before_request_drops, docs/real-stacks.md 4.8). Whether
+  // they do is a race between two processes: the real lab keeps about a fifth to a half of
+  // those sessions. The simulation takes the worst case, every close in one wake-up, so its
+  // key rate is the upper bound a capacity plan needs.
+  const CloseNotifyContext notify{.reset_in_same_wakeup = plan.close == CloseMode::kNotifyReset,
+                                  .before_first_request = plan.check == CheckKind::kConnect};
   // Stateless tickets cannot be taken back (lab/profiles.cc kStatelessKept); the profile's
   // SSL_CTX_remove_session reaches only cache entries.
-  m.removed_after_check =
-      m.stateful && FateAfterClose(profile, m.mechanism, m.server_sees) == SessionFate::kRemoved;
+  m.removed_after_check = m.stateful && FateAfterClose(profile, m.mechanism, m.server_sees,
+                                                       notify) == SessionFate::kRemoved;
   // OpenSSL issues a new ticket, a new session with a fresh time, after every TLS 1.3
   // resumption (statem_srvr.c tls_construct_new_session_ticket); a TLS 1.2 resumption keeps
   // the original session and its creation time (ssl_get_prev_session checks it against the

@@ -93,6 +93,25 @@ TEST(SimClosedFormTest, FixedPairResumesEveryCheckButTheFirst) {
   EXPECT_DOUBLE_EQ(r.report.figures.key_rate_per_s, 0.0);
 }
 
+// HAProxy's frontend (haproxy-frontend): close_notify then RST before any request counts as
+// a reset (docs/real-stacks.md 4.8), so a notify-reset connect check loses its session; an
+// http check's request is answered first and keeps it.
+TEST(SimClosedFormTest, NotifyResetBeforeARequestDropsAtTheHaproxyFrontend) {
+  for (const CheckKind kind : {CheckKind::kConnect, CheckKind::kHttp}) {
+    Config c = Base();
+    c.server.profile = "haproxy-frontend";
+    c.checker.profile = "haproxy-2.6";
+    c.checker.check = kind;
+    c.checker.close = CloseMode::kNotifyReset;
+    c.tls.version = TlsVersion::kTls12;
+    c.tls.tickets = false;  // session IDs: the cache, which the fate reaches
+    ExpectSame(c);
+    const SimResult r = SimRun(c, SimOptions::Engine::kClosedForm);
+    EXPECT_DOUBLE_EQ(r.report.figures.key_rate_per_s, kind == CheckKind::kConnect ? 40.0 : 0.0)
+        << (kind == CheckKind::kConnect ? "connect" : "http");
+  }
+}
+
 TEST(SimClosedFormTest, Tls12SessionDiesTimeoutAfterItsFullHandshake) {
   Config c = Base();
   c.server.profile = "lenient";
