@@ -10,8 +10,8 @@ machine (load 3-7 from other work) the simulated CPU came within 2-22% of the me
 knee sweep), but the same real run measured twice minutes apart differs by up to 30% there. So
 the CPU bound here is CPU_FACTOR either way: twice the worst error seen, which still fails a
 model that drops the per-second cost (+55-62% at 1,000 checks/s) or a broken cost file.
-One real run can still land outside it: on a quiet machine the same 200-backend run measured
-6.7 to 9.5% of a core four times in a row, and the calibration's own runs vary as much. So a
+One real run can still land outside it: on a quiet machine one 200-backend configuration measured
+6.7 to 9.5% of a core in four runs of 4 to 40 s, and the calibration's own runs vary as much. So a
 CPU figure outside the bound is measured again, and the test holds the median of up to three
 real runs to it: noise gives way, a model that is wrong stays wrong in every run.
 """
