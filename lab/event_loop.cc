@@ -73,8 +73,13 @@ void EventLoop::RunDueTimers() {
     const Entry top = heap_.top();
     heap_.pop();
     if (top.when > now) {
-      if (top.when - top.early > now || early_runs == kMaxEarlyPerWake ||
-          !timers_.contains(top.id)) {
+      // The due ones come first (the heap is ordered by `when`): with the early share taken,
+      // nothing further down can run now, so stop instead of sifting the rest of the window.
+      if (early_runs == kMaxEarlyPerWake) {
+        heap_.push(top);
+        break;
+      }
+      if (top.when - top.early > now || !timers_.contains(top.id)) {
         if (timers_.contains(top.id)) not_yet_.push_back(top);
         continue;
       }
