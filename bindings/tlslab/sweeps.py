@@ -133,6 +133,8 @@ def sweep(
     else:
         from tlslab.simulation import SIMULATION_FIELDS
 
+        if simulation:
+            raise ValueError("simulation: only with mode='simulate'")
         for name in fields:
             if name in SIMULATION_FIELDS:
                 raise ValueError(f"{name}: a field of `tlslab simulate` only; sweep it with "

@@ -90,3 +90,5 @@ def test_a_field_given_both_ways_is_refused():
 def test_a_real_sweep_refuses_simulation_only_fields():
     with pytest.raises(ValueError, match="checker_threads"):
         tlslab.sweep(checker_threads=[1, 4], progress=False)
+    with pytest.raises(ValueError, match="simulation: only with mode='simulate'"):
+        tlslab.sweep(backends=[1, 2], simulation={"checkers": 2}, progress=False)
