@@ -12,6 +12,7 @@
 #include <fstream>
 #include <optional>
 #include <sstream>
+#include <vector>
 
 #include "app/calibrate_haproxy.h"
 #include "app/commands.h"
@@ -55,11 +56,15 @@ std::string UtcNow() {
   return buf;
 }
 
-// The two check rates of the loopback half: backends checked every second. The low one is
-// low enough that the broken pair of a 2-core machine stays far from its knee, the high one
-// four times the low one so that the per-second cost separates from the per-check cost.
-constexpr int kLowBackends = 100;
-constexpr int kHighBackends = 400;
+// The three check rates of the loopback half: backends checked every second. The lowest is
+// low enough that the broken pair of a 2-core machine stays far from its knee, the middle one
+// four times the lowest so that the per-second cost separates from the per-check cost, and the
+// highest where the broken TLS 1.3 pair still keeps its schedule on one checker thread of such a
+// machine. A line through the two lower rates and another through the two higher ones: at a
+// higher rate more checks share each wake-up and a check costs less than the first line says
+// (sim/costs.h RateSegment, docs/design.md 12).
+constexpr std::array<int, 3> kCalibrationBackends{100, 400, 900};
+using Runs = std::array<Figures, kCalibrationBackends.size()>;
 
 // A short real run of the lab (server and checker in this process, loopback sockets).
 Figures Loopback(KeyType key, TlsVersion version, bool broken, int backends, Millis duration) {
@@ -91,6 +96,30 @@ Figures Loopback(KeyType key, TlsVersion version, bool broken, int backends, Mil
   return f;
 }
 
+// The median of each CPU figure over `repeat` runs of the same point: on a shared machine one
+// 10 s run can be 20% off the next (docs/figures/README.md), and a cost file is a line through
+// such points. The other figures are the first run's.
+Figures MedianLoopback(KeyType key, TlsVersion version, bool broken, int backends, Millis duration,
+                       int repeat) {
+  std::vector<Figures> runs;
+  for (int i = 0; i < repeat; ++i)
+    runs.push_back(Loopback(key, version, broken, backends, duration));
+  auto median = [&](auto get) {
+    std::vector<double> v;
+    for (const Figures& f : runs) v.push_back(get(f));
+    std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
+    return v[v.size() / 2];
+  };
+  Figures out = runs.front();
+  out.checker_cpu_percent = median([](const Figures& f) { return f.checker_cpu_percent; });
+  out.server_cpu_percent = median([](const Figures& f) { return f.server_cpu_percent; });
+  out.checker_cpu_us_per_check =
+      median([](const Figures& f) { return f.checker_cpu_us_per_check.value_or(0); });
+  out.server_cpu_us_per_check =
+      median([](const Figures& f) { return f.server_cpu_us_per_check.value_or(0); });
+  return out;
+}
+
 RatePoint PointOf(std::optional<double> percent, std::optional<double> us_per_check) {
   RatePoint p;
   p.cpu = percent.value_or(0) * 1e4;  // percent of a core -> microseconds per second
@@ -102,19 +131,30 @@ RatePoint PointOf(std::optional<double> percent, std::optional<double> us_per_ch
 // its in-memory operations and the event loop's per-second cost, in the broken runs (full,
 // refused, http, no close_notify: quiet-reset) for full checks and in the fixed ones (resumed,
 // http, close_notify sent and answered) for resumed checks.
-void SetFloors(VersionCosts& v, const std::array<Figures, 2>& broken,
-               const std::array<Figures, 2>& fixed, Resumption mech, nlohmann::json& record) {
+void SetFloors(VersionCosts& v, const Runs& broken, const Runs& fixed, Resumption mech,
+               nlohmann::json& record) {
   auto side = [&](SideCosts& s, auto percent, auto per_check) {
-    const std::array<RatePoint, 2> b{PointOf(percent(broken[0]), per_check(broken[0])),
-                                     PointOf(percent(broken[1]), per_check(broken[1]))};
-    const std::array<RatePoint, 2> f{PointOf(percent(fixed[0]), per_check(fixed[0])),
-                                     PointOf(percent(fixed[1]), per_check(fixed[1]))};
-    const RateFit fit = FitRates(b, f);  // per side and pair: an intercept and a slope
-    s.per_second = fit.per_second;
-    s.per_second_full = fit.per_second_full;
-    s.floor = std::max(0.0, fit.full - (s.full + s.refused + s.http));
-    s.floor_resumed = std::max(
-        0.0, fit.resumed - (s.resumed[static_cast<size_t>(mech)] + s.http + s.close_notify));
+    auto point = [&](const Figures& f) { return PointOf(percent(f), per_check(f)); };
+    // One line per side and pair through runs i and i + 1: an intercept and a slope.
+    auto fit = [&](size_t i) {
+      return FitRates({point(broken[i]), point(broken[i + 1])},
+                      {point(fixed[i]), point(fixed[i + 1])});
+    };
+    const size_t resumed = static_cast<size_t>(mech);
+    auto floor_full = [&](const RateFit& f) {
+      return std::max(0.0, f.full - (s.full + s.refused + s.http));
+    };
+    auto floor_resumed = [&](const RateFit& f) {
+      return std::max(0.0, f.resumed - (s.resumed[resumed] + s.http + s.close_notify));
+    };
+    const RateFit low = fit(0);
+    s.per_second = low.per_second;
+    s.per_second_full = low.per_second_full;
+    s.floor = floor_full(low);
+    s.floor_resumed = floor_resumed(low);
+    const RateFit high = fit(1);
+    s.above = RateSegment{static_cast<double>(kCalibrationBackends[1]), high.per_second,
+                          high.per_second_full, floor_full(high), floor_resumed(high)};
   };
   side(
       v.checker, [](const Figures& f) { return std::optional<double>(f.checker_cpu_percent); },
@@ -122,10 +162,10 @@ void SetFloors(VersionCosts& v, const std::array<Figures, 2>& broken,
   side(
       v.server, [](const Figures& f) { return std::optional<double>(f.server_cpu_percent); },
       [](const Figures& f) { return f.server_cpu_us_per_check; });
-  auto runs = [](const std::array<Figures, 2>& r) {
+  auto runs = [](const Runs& r) {
     nlohmann::json out = nlohmann::json::array();
     for (size_t i = 0; i < r.size(); ++i) {
-      out.push_back({{"backends", i == 0 ? kLowBackends : kHighBackends},
+      out.push_back({{"backends", kCalibrationBackends[i]},
                      {"checker_cpu_percent", r[i].checker_cpu_percent},
                      {"server_cpu_percent", r[i].server_cpu_percent},
                      {"checker_us_per_check", r[i].checker_cpu_us_per_check.value_or(0)},
@@ -186,7 +226,9 @@ int CalibrateCommand(const Args& args) {
         "out", po::value<std::string>()->value_name("FILE"),
         "cost file to write [tlslab-costs.json]")("force", "replace FILE if it exists")(
         "loopback-duration", po::value<std::string>()->value_name("D"),
-        "length of each short real run on loopback (four per key and version) [6s]")(
+        "length of each short real run on loopback (six per key and version) [6s]")(
+        "repeat", po::value<int>()->value_name("N"),
+        "runs of each loopback point, the median of each CPU figure (a noisy machine) [1]")(
         "budget", po::value<std::string>()->value_name("D"), "CPU per in-memory operation [400ms]")(
         "where", po::value<std::string>()->value_name("TEXT"), "label of the machine [hostname]")(
         "checker", po::value<std::string>()->value_name("NAME"),
@@ -241,6 +283,14 @@ int CalibrateCommand(const Args& args) {
     const Millis loopback =
         duration("loopback-duration", checker == "haproxy" ? Millis(5000) : Millis(6000));
     const Millis budget = duration("budget", Millis(400));
+    const int repeat = vm.count("repeat") ? vm["repeat"].as<int>() : 1;
+    if (repeat < 1 || repeat > 9) {
+      throw UsageError("--repeat: bad value '" + std::to_string(repeat) +
+                       "'; expected 1 to 9 runs per point");
+    }
+    if (checker == "haproxy" && vm.count("repeat")) {
+      throw UsageError("--repeat: only with --checker tlslab");
+    }
     const std::string out = vm.count("out")        ? vm["out"].as<std::string>()
                             : checker == "haproxy" ? "tlslab-checker-costs.json"
                                                    : "tlslab-costs.json";
@@ -284,11 +334,10 @@ int CalibrateCommand(const Args& args) {
         VersionCosts v = MeasureInMemory(key, version, budget);
         std::fprintf(stderr, "calibrate: %s TLS %s on loopback...\n",
                      std::string(Name(key)).c_str(), vname.c_str());
-        std::array<Figures, 2> broken, fixed;
-        for (size_t i = 0; i < 2; ++i) {
-          const int backends = i == 0 ? kLowBackends : kHighBackends;
-          broken[i] = Loopback(key, version, true, backends, loopback);
-          fixed[i] = Loopback(key, version, false, backends, loopback);
+        Runs broken, fixed;
+        for (size_t i = 0; i < kCalibrationBackends.size(); ++i) {
+          broken[i] = MedianLoopback(key, version, true, kCalibrationBackends[i], loopback, repeat);
+          fixed[i] = MedianLoopback(key, version, false, kCalibrationBackends[i], loopback, repeat);
         }
         const Resumption mech =
             version == TlsVersion::kTls12 ? Resumption::kTicket : Resumption::kPskStateless;
@@ -310,9 +359,12 @@ int CalibrateCommand(const Args& args) {
           {"cpu_model", CpuModel()},
           {"date", UtcNow()},
           {"versions", Versions()},
-          {"loopback_run", FormatDuration(loopback) + " each, " + std::to_string(kLowBackends) +
-                               " and " + std::to_string(kHighBackends) +
-                               " backends, inter 1s, http"}}},
+          {"loopback_run",
+           FormatDuration(loopback) + " each" +
+               (repeat > 1 ? ", median of " + std::to_string(repeat) : std::string()) + ", " +
+               std::to_string(kCalibrationBackends[0]) + ", " +
+               std::to_string(kCalibrationBackends[1]) + " and " +
+               std::to_string(kCalibrationBackends[2]) + " backends, inter 1s, http"}}},
         {"costs", costs},
         {"loopback", loopback_record}};
     CostsFromJson(doc, out);  // what we write must read back

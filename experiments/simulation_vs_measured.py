@@ -1,10 +1,12 @@
 #!/usr/bin/python3
 """Simulated against measured: the simulator's figures next to real runs of the lab.
 
-Each point runs once for real (a separate `tlslab run` process) and once simulated
+Each point runs for real (a separate `tlslab run` process; --repeat N runs, the median of each
+figure, since one run of a shared 2-core machine can be 20% off the next) and once simulated
 (`tlslab simulate`, the same flags) with a cost file calibrated on this machine (`tlslab
 calibrate`, or --costs). Writes, in --out-dir:
   simulation_vs_measured.csv, .md   one row per point: measured, simulated, relative error
+                                    (the CSV a row at a time, as each point is done)
   simulation_vs_measured.png        predicted against measured, y = x, per figure
 
 The full grid: backends 100, 300, 1000, 3000 x broken and fixed pairs x TLS 1.2 and
@@ -14,6 +16,7 @@ The full grid: backends 100, 300, 1000, 3000 x broken and fixed pairs x TLS 1.2 
     /usr/bin/python3 experiments/simulation_vs_measured.py --small --duration 10s \\
         --out-dir docs/figures                                    # 8 points, ~3 minutes
     /usr/bin/python3 experiments/simulation_vs_measured.py     # the full grid
+    ... --repeat 3   # each real point three times, medians (three times as long)
 
 --knee BACKENDS (a comma list) also measures the knee: the fewest backends at which the checks
 of one checker thread fall behind their schedule (fewer than KNEE_SHARE of backends / inter
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -49,6 +53,12 @@ def grid(quick: bool, small: bool = False) -> list[dict]:
     return [dict(pair=p, backends=b, tls=t, check=c, threads=n)
             for b, p, t, c, n in itertools.product((100, 300, 1000, 3000), PAIRS, ("1.2", "1.3"),
                                                    ("connect", "http"), (1, 2))]
+
+
+def measured(tlslab, fields: dict, repeat: int) -> dict:
+    """The median of each figure over `repeat` real runs."""
+    runs = [tlslab.run(isolate=True, **fields) for _ in range(repeat)]
+    return {name: statistics.median(getattr(r, name) for r in runs) for name in FIGURES}
 
 
 def behind(result, backends: int, duration_s: float) -> bool:
@@ -94,8 +104,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--costs", default=None, help="cost file (default: calibrate now)")
     parser.add_argument("--knee", default=None, help="backend counts of the knee sweep: 600,1000")
     parser.add_argument("--no-grid", action="store_true", help="only the knee sweep")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="real runs per point, the median of each figure [1]")
     parser.add_argument("--out-dir", type=Path, default=RESULTS, help=f"[{RESULTS}]")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat: at least 1")
     tlslab = import_tlslab()
     import pandas as pd
 
@@ -113,25 +127,29 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_grid:
         return 0
     rows = []
-    for point in grid(args.quick, args.small):
+    points = grid(args.quick, args.small)
+    csv_path = args.out_dir / "simulation_vs_measured.csv"
+    for done, point in enumerate(points, 1):
         server, checker = PAIRS[point["pair"]]
         fields = dict(server_profile=server, checker_profile=checker, backends=point["backends"],
                       tls=point["tls"], check=point["check"], threads=point["threads"],
                       inter="1s", duration=duration)
-        real = tlslab.run(isolate=True, **fields)
+        real = measured(tlslab, fields, args.repeat)
         sim = tlslab.simulate(costs=costs, **fields)
         row = dict(point)
         for name in FIGURES:
-            row[f"measured_{name}"] = getattr(real, name)
+            row[f"measured_{name}"] = real[name]
             row[f"simulated_{name}"] = getattr(sim, name)
             if "cpu" in name:  # relative error, percent (the goal: within 15)
                 row[f"error_{name}"] = 100 * (row[f"simulated_{name}"] / max(
                     row[f"measured_{name}"], 1e-9) - 1)
         rows.append(row)
-        print(point, {n: (row[f"measured_{n}"], row[f"simulated_{n}"]) for n in FIGURES},
-              file=sys.stderr)
+        # Written as it is made: an interrupted grid keeps the points it finished.
+        pd.DataFrame(rows).to_csv(csv_path, index=False)
+        print(f"[{done}/{len(points)}]", point,
+              {n: (round(row[f"measured_{n}"], 3), round(row[f"simulated_{n}"], 3))
+               for n in FIGURES}, file=sys.stderr)
     frame = pd.DataFrame(rows)
-    frame.to_csv(args.out_dir / "simulation_vs_measured.csv", index=False)
     keys = ("pair", "backends", "tls", "check", "threads")
     columns = {k: (k, None) for k in keys}
     for name in FIGURES:

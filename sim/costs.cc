@@ -34,20 +34,40 @@ const VersionCosts& CostSet::For(KeyType key, TlsVersion negotiated) const {
   return costs[k][negotiated == TlsVersion::kTls12 ? 0 : 1];
 }
 
+SideCosts SideCosts::AtRate(double rate) const {
+  SideCosts s = *this;
+  if (above && rate >= above->rate) {
+    s.per_second = above->per_second;
+    s.per_second_full = above->per_second_full;
+    s.floor = above->floor;
+    s.floor_resumed = above->floor_resumed;
+  }
+  s.above.reset();
+  return s;
+}
+
 nlohmann::json ToJson(const SideCosts& s) {
   nlohmann::json resumed = nlohmann::json::object();
   for (Resumption r : kAllResumptions) {
     resumed[std::string(Name(r))] = s.resumed[static_cast<size_t>(r)];
   }
-  return {{"full", s.full},
-          {"resumed", resumed},
-          {"refused", s.refused},
-          {"floor", s.floor},
-          {"floor_resumed", s.floor_resumed},
-          {"http", s.http},
-          {"close_notify", s.close_notify},
-          {"per_second", s.per_second},
-          {"per_second_full", s.per_second_full}};
+  nlohmann::json out = {{"full", s.full},
+                        {"resumed", resumed},
+                        {"refused", s.refused},
+                        {"floor", s.floor},
+                        {"floor_resumed", s.floor_resumed},
+                        {"http", s.http},
+                        {"close_notify", s.close_notify},
+                        {"per_second", s.per_second},
+                        {"per_second_full", s.per_second_full}};
+  if (s.above) {
+    out["above"] = {{"rate", s.above->rate},
+                    {"per_second", s.above->per_second},
+                    {"per_second_full", s.above->per_second_full},
+                    {"floor", s.above->floor},
+                    {"floor_resumed", s.above->floor_resumed}};
+  }
+  return out;
 }
 
 SideCosts SideCostsFromJson(const nlohmann::json& j, const std::string& where, int version) {
@@ -61,6 +81,13 @@ SideCosts SideCostsFromJson(const nlohmann::json& j, const std::string& where, i
   if (version >= 2) {
     s.per_second = Number(j, "per_second", where);
     s.per_second_full = Number(j, "per_second_full", where);
+  }
+  if (version >= 3 && j.contains("above")) {
+    const nlohmann::json& a = j["above"];
+    const std::string at = where + ".above";
+    s.above = RateSegment{Number(a, "rate", at), Number(a, "per_second", at),
+                          Number(a, "per_second_full", at), Number(a, "floor", at),
+                          Number(a, "floor_resumed", at)};
   }
   if (!j.contains("resumed")) throw UsageError("cost file: " + where + ".resumed is missing");
   for (Resumption r : kAllResumptions) {

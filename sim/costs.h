@@ -1,20 +1,31 @@
 // Costs per operation and side: the simulator's only numbers that are not in Config or in the
 // profile tables. A cost file is JSON written by `tlslab calibrate` (sim/calibrate.h), format
-// "tlslab-costs" version 2 (version 1, without per_second, still reads: its floors hold the
-// event loops' per-second cost folded in at the rate it was calibrated at);
+// "tlslab-costs" version 3 (version 2, without `above`, and version 1, without per_second,
+// still read: a version 1 file's floors hold the event loops' per-second cost folded in at the
+// rate it was calibrated at);
 // sim/costs/default.json ships with the repository.
 #pragma once
 
 #include <array>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "lab/vocabulary.h"
 
 namespace tlslab {
 
-inline constexpr int kCostFormatVersion = 2;
+inline constexpr int kCostFormatVersion = 3;
 inline constexpr int kOldestCostFormatVersion = 1;
+
+// The rate-dependent part of a side's costs above a check rate: the line of CPU against the
+// rate is not one line. From the middle to the highest calibration rate a check costs less
+// than the line through the two lower rates says, as more checks share each wake-up
+// (docs/design.md 12); a second line through the two higher rates holds there.
+struct RateSegment {
+  double rate = 0;  // checks per second per event-loop thread where this line takes over
+  double per_second = 0, per_second_full = 0, floor = 0, floor_resumed = 0;
+};
 
 // CPU microseconds one side spends on each part of a check.
 struct SideCosts {
@@ -33,6 +44,10 @@ struct SideCosts {
   // rate overpredicts every higher rate (docs/design.md 12).
   double per_second = 0;
   double per_second_full = 0;
+  std::optional<RateSegment> above;  // version 3: the line above the middle calibration rate
+  // These costs at `rate` checks per second of one event-loop thread: `above`'s floors and
+  // per-second costs from its rate on.
+  SideCosts AtRate(double rate) const;
 };
 
 struct VersionCosts {

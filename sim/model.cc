@@ -71,8 +71,10 @@ SessionModel DeriveSessionModel(const Config& config) {
   return m;
 }
 
-CheckCostPair CostsPerCheck(const SessionModel& m, const CostSet& costs, KeyType key) {
-  const VersionCosts& v = costs.For(key, m.version);
+CheckCostPair CostsPerCheck(const SessionModel& m, const CostSet& costs, KeyType key,
+                            double checker_rate, double server_rate) {
+  const VersionCosts& at = costs.For(key, m.version);
+  const VersionCosts v{at.checker.AtRate(checker_rate), at.server.AtRate(server_rate)};
   CheckCostPair out;
   auto fill = [&](const SideCosts& s, bool checker, CheckCosts& c) {
     double common = m.check == CheckKind::kHttp ? s.http : 0.0;

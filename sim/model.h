@@ -49,7 +49,10 @@ struct CheckCostPair {
   double checker_per_second = 0, checker_per_second_full = 0;
   double server_per_second = 0, server_per_second_full = 0;
 };
-CheckCostPair CostsPerCheck(const SessionModel& model, const CostSet& costs, KeyType key);
+// `checker_rate` and `server_rate`: the nominal checks per second of one event-loop thread of
+// each side, which pick the cost file's line (sim/costs.h RateSegment).
+CheckCostPair CostsPerCheck(const SessionModel& model, const CostSet& costs, KeyType key,
+                            double checker_rate, double server_rate);
 // The checker side from a real load balancer's cost set (sim/checker_costs.h), measured whole
 // per check: a refused offer costs what a full check costs, a failed check keeps the lab's.
 void UseCheckerCosts(CheckCostPair& pair, const SessionModel& model, const CheckerCostSet& set,

@@ -181,7 +181,6 @@ void ClosedFormStream(const Model& md, int b, Stream& st, std::vector<Slot>& slo
 
 Model MakeModel(const Config& c, const CostSet& costs) {
   Model md{c, DeriveSessionModel(c), {}};
-  md.cost = CostsPerCheck(md.m, costs, c.tls.key);
   const SimulationConfig& sim = c.simulation;
   md.n = c.server.backends;
   md.lbs = sim.checkers;
@@ -206,6 +205,15 @@ Model MakeModel(const Config& c, const CostSet& costs) {
   md.downtime = sim.restart_downtime.count() * 1000;
   md.groups = std::max(1, static_cast<int>(1.0 / sim.restart_share + 0.5));
   md.rtt = sim.rtt.count() * 1000;
+  // The nominal check rate of one event-loop thread of each side picks the cost line
+  // (sim/costs.h RateSegment): a load balancer's checks over its threads; every load
+  // balancer's checks over the server's threads, or over one backend's cores when each
+  // backend is its own machine (simulation backend_cores).
+  const double checks_per_s = static_cast<double>(md.n) * 1e6 / static_cast<double>(md.inter);
+  const double server_loops = sim.backend_cores > 0 ? static_cast<double>(md.n) * sim.backend_cores
+                                                    : static_cast<double>(c.server.threads);
+  md.cost = CostsPerCheck(md.m, costs, c.tls.key, checks_per_s / md.threads,
+                          checks_per_s * md.lbs / server_loops);
   return md;
 }
 

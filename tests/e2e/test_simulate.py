@@ -40,8 +40,10 @@ def costs(tmp_path_factory, tlslab_bin):
         capture_output=True, text=True, timeout=TIMEOUT_S)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
-    assert doc["format"] == "tlslab-costs" and doc["version"] == 2
+    assert doc["format"] == "tlslab-costs" and doc["version"] == 3
     assert doc["costs"]["rsa2048"]["1.2"]["checker"]["per_second"] >= 0
+    assert doc["costs"]["rsa2048"]["1.2"]["checker"]["above"]["rate"] == 400
+    assert [r["backends"] for r in doc["loopback"]["rsa2048"]["1.3"]["fixed"]] == [100, 400, 900]
     assert doc["measured"]["versions"]["openssl"]
     return out
 
@@ -137,7 +139,7 @@ def test_bad_input_is_one_line_and_exit_2(cli, args, needles) -> None:
 
 @pytest.mark.parametrize("content,needle", [
     ("{not json", "not valid JSON"),
-    ('{"format": "tlslab-costs", "version": 3, "costs": {}}', "format version 3"),
+    ('{"format": "tlslab-costs", "version": 4, "costs": {}}', "format version 4"),
     ('{"format": "something-else"}', "not a tlslab cost file"),
 ])  # fmt: skip
 def test_bad_cost_file(cli, tmp_path, content, needle) -> None:
@@ -146,6 +148,19 @@ def test_bad_cost_file(cli, tmp_path, content, needle) -> None:
     proc = cli.run(["simulate", "--costs", str(path)], timeout=TIMEOUT_S)
     assert proc.returncode == 2, proc.stderr
     assert needle in proc.stderr.splitlines()[0]
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--repeat", "0"], "--repeat: bad value '0'"),
+    (["--repeat", "x"], "--repeat"),
+    (["--checker", "haproxy", "--repeat", "3"], "--repeat: only with --checker tlslab"),
+])  # fmt: skip
+def test_calibrate_bad_repeat(cli, tmp_path, args, needle) -> None:
+    proc = cli.run(["calibrate", *args, "--out", str(tmp_path / "c.json")], timeout=TIMEOUT_S)
+    cli.assert_no_crash(proc.stderr)
+    assert proc.returncode == 2, proc.stderr
+    assert needle in proc.stderr.splitlines()[0]
+    assert not (tmp_path / "c.json").exists()
 
 
 def test_calibrate_does_not_replace_a_file(cli, tmp_path) -> None:

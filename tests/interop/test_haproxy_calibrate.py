@@ -33,9 +33,11 @@ TARGET = 100  # the rate predicted: servers checked every second
 # configuration measured minutes apart cost 1,363 and 2,056 us per full check). So this test
 # holds 40 %, which still fails the lab checker's own costs in place of HAProxy's (6.1 % and
 # 10.6 % predicted against 13.1 % and 18.5 % measured: -54 % and -43 %); 20 % holds on a
-# quiet machine only.
-TOLERANCE = 0.40
-RUN = "4s"
+# quiet machine only. The long form (not run in CI) holds the goal, with longer runs:
+#   TLSLAB_HAPROXY_TOLERANCE=0.20 TLSLAB_HAPROXY_RUN=10s \
+#     /usr/bin/python3 -m pytest -s tests/interop/test_haproxy_calibrate.py
+TOLERANCE = float(os.environ.get("TLSLAB_HAPROXY_TOLERANCE", "0.40"))
+RUN = os.environ.get("TLSLAB_HAPROXY_RUN", "4s")
 TIMEOUT_S = 120
 
 

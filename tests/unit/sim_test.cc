@@ -247,6 +247,55 @@ TEST(SimCostsTest, PerSecondCostAddsPerEventLoop) {
             std::string::npos);
 }
 
+// Version 3: a second line above a check rate (sim/costs.h RateSegment) replaces the floors
+// and per-second costs of a side whose event-loop threads each run at least that many checks a
+// second; it survives a round trip through JSON.
+TEST(SimCostsTest, TheLineAboveARateTakesOver) {
+  nlohmann::json doc = SmallCostsJson(500.0);
+  for (auto& version : doc["costs"]["rsa2048"]) {
+    version["checker"]["above"] = {{"rate", 400.0},
+                                   {"per_second", 9000.0},
+                                   {"per_second_full", 9500.0},
+                                   {"floor", 4.0},
+                                   {"floor_resumed", 2.0}};
+  }
+  const CostSet set = CostsFromJson(doc, "v3");
+  const SideCosts& checker = set.For(KeyType::kRsa2048, TlsVersion::kTls12).checker;
+  ASSERT_TRUE(checker.above.has_value());
+  EXPECT_EQ(checker.AtRate(399.0).floor, 20.0);
+  EXPECT_EQ(checker.AtRate(399.0).per_second, 500.0);
+  EXPECT_EQ(checker.AtRate(400.0).floor, 4.0);
+  EXPECT_EQ(checker.AtRate(400.0).per_second_full, 9500.0);
+  EXPECT_FALSE(checker.AtRate(400.0).above.has_value());
+  EXPECT_EQ(SideCostsFromJson(ToJson(checker), "again", 3).above->floor_resumed, 2.0);
+  EXPECT_FALSE(set.For(KeyType::kRsa2048, TlsVersion::kTls12).server.above.has_value());
+
+  // 40 backends every second on one thread stay below the line; 40 every 50 ms (800/s) are
+  // above it: the checker's per-second cost is the second line's from there, 8,500 us/s more
+  // (0.85% of a core) where the floors are the same.
+  for (auto& version : doc["costs"]["rsa2048"]) {
+    version["checker"]["above"]["floor"] = 20.0;
+    version["checker"]["above"]["floor_resumed"] = 20.0;
+    version["checker"]["above"]["per_second_full"] = 9000.0;
+  }
+  const CostSet same_floors = CostsFromJson(doc, "v3");
+  Config c = Base();
+  c.server.profile = "lenient";
+  c.checker.profile = "haproxy-1.7.4";
+  c.duration = Millis(10000);
+  Validate(c);
+  EXPECT_NEAR(Simulate(c, same_floors).report.figures.checker_cpu_percent,
+              Simulate(c, SmallCosts()).report.figures.checker_cpu_percent, 1e-9);
+  c.checker.inter = Millis(50);
+  Validate(c);
+  EXPECT_NEAR(Simulate(c, same_floors).report.figures.checker_cpu_percent -
+                  Simulate(c, SmallCosts()).report.figures.checker_cpu_percent,
+              0.85, 1e-9);
+  // The server's single thread runs the same 800/s, but its side has no second line.
+  EXPECT_NEAR(Simulate(c, same_floors).report.figures.server_cpu_percent,
+              Simulate(c, SmallCosts()).report.figures.server_cpu_percent, 1e-9);
+}
+
 TEST(SimCostsTest, ShippedDefaultLoads) {
   const CostSet set = LoadCosts(DefaultCostsPath());
   EXPECT_TRUE(set.has_key[0]);
