@@ -143,14 +143,17 @@ SslCtxPtr MakeServerContext(const TlsConfig& tls, const Credentials& creds,
   return ctx;
 }
 
-void ApplySessionLimits(SSL_CTX* ctx, const ServerConfig& server) {
+size_t ApplySessionLimits(SSL_CTX* ctx, const ServerConfig& server) {
   // SSL_CTX_set_timeout(3): sessions older than this are not resumed (TLS 1.2 counts from the
   // full handshake; a TLS 1.3 ticket carries it as its lifetime hint, RFC 8446 4.6.1).
-  // SSL_CTX_sess_set_cache_size(3): the oldest entries leave a full cache.
+  // SSL_CTX_sess_set_cache_size(3): 0 is no limit; each backend's share is bounded apart, its
+  // oldest entries leaving as they would leave a full cache of its own.
   if (server.session_timeout) {
     SSL_CTX_set_timeout(ctx, static_cast<long>(server.session_timeout->count() / 1000));
   }
-  if (server.cache_size) SSL_CTX_sess_set_cache_size(ctx, *server.cache_size);
+  SSL_CTX_sess_set_cache_size(ctx, 0);
+  return server.cache_size ? static_cast<size_t>(*server.cache_size)
+                           : size_t{SSL_SESSION_CACHE_MAX_SIZE_DEFAULT};
 }
 
 SslCtxPtr MakeClientContext(const TlsConfig& tls) {

@@ -1,6 +1,7 @@
 // SSL_CTX construction from TlsConfig: one place where each TLS knob becomes OpenSSL calls.
 #pragma once
 
+#include <cstddef>
 #include <cstdio>
 #include <mutex>
 
@@ -24,8 +25,10 @@ Credentials LoadOrMakeCredentials(const TlsConfig& tls);
 // tls.version, tickets per tls.tickets (and the profile), session cache per tls.session_cache.
 SslCtxPtr MakeServerContext(const TlsConfig& tls, const Credentials& creds, bool tickets_supported);
 
-// --session-timeout / --cache-size on a server context (unset: OpenSSL's defaults stay).
-void ApplySessionLimits(SSL_CTX* ctx, const ServerConfig& server);
+// --session-timeout on a server context shared by many backends (unset: OpenSSL's default
+// stays), whose cache is left unbounded; returns the entries one backend may hold: --cache-size,
+// else OpenSSL's default for a context of its own (servers/backend_sessions.h bounds them).
+size_t ApplySessionLimits(SSL_CTX* ctx, const ServerConfig& server);
 
 // A client context: no verification (HAProxy checks ran with `verify none`), client-side
 // session caching so that the new-session callback fires, tickets offered per tls.tickets.

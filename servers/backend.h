@@ -1,5 +1,6 @@
-// A virtual backend: its own listener, SSL_CTX and session cache, as a separate real backend
-// would have, plus what its connections share (profile, loop, counters, trace).
+// A virtual backend: its own listener, session ID context and share of the session cache, as a
+// separate real backend would have (one SSL_CTX serves them all: servers/backend_sessions.h),
+// plus what its connections share (profile, loop, counters, trace).
 #pragma once
 
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include "lab/pcap.h"
 #include "lab/profiles.h"
 #include "lab/trace.h"
+#include "servers/backend_sessions.h"
 
 namespace tlslab {
 
@@ -20,7 +22,9 @@ struct Backend {
   int index = 0;
   std::string name;  // "HOST:PORT"
   int listen_fd = -1;
-  SslCtxPtr ctx;
+  SSL_CTX* ctx = nullptr;          // the server's one context (ServerEngine owns it)
+  std::string session_id_context;  // this backend's: its sessions resume here only
+  BackendSessions sessions;        // its entries in ctx's cache, bounded
   const ServerProfile* profile = nullptr;
   const ServerConfig* config = nullptr;
   EventLoop* loop = nullptr;                       // the loop of the thread that owns this backend

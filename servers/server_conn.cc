@@ -73,7 +73,7 @@ void InstallServerCallbacks(SSL_CTX* ctx) {
       nullptr);
   SSL_CTX_sess_set_new_cb(ctx, [](SSL* ssl, SSL_SESSION* session) {
     if (ServerConn* conn = ConnOf(ssl)) {
-      conn->OnNewSession(session);
+      conn->OnNewSession(ssl, session);
       return 1;  // we keep the reference
     }
     return 0;
@@ -89,8 +89,13 @@ void ServerConn::Start(Backend& backend, int fd, uint64_t id) {
     close(fd);
     return;
   }
-  SslPtr ssl(SSL_new(backend.ctx.get()));
-  if (!ssl) {
+  SslPtr ssl(SSL_new(backend.ctx));
+  // The backend's own session ID context (at most SSL_MAX_SID_CTX_LENGTH, 32 bytes): its
+  // sessions resume here and nowhere else (servers/backend_sessions.h).
+  const std::string& sid_ctx = backend.session_id_context;
+  if (!ssl ||
+      SSL_set_session_id_context(ssl.get(), reinterpret_cast<const unsigned char*>(sid_ctx.data()),
+                                 static_cast<unsigned int>(sid_ctx.size())) != 1) {
     DrainOpensslErrors();
     close(fd);
     return;
@@ -156,7 +161,10 @@ void ServerConn::OnClientHello(SSL* ssl) {
   Trace(line);
 }
 
-void ServerConn::OnNewSession(SSL_SESSION* session) { created_sessions_.emplace_back(session); }
+void ServerConn::OnNewSession(SSL* ssl, SSL_SESSION* session) {
+  created_sessions_.emplace_back(session);
+  if (CachedByServer(ssl)) backend_.sessions.Added(backend_.ctx, session);
+}
 
 void ServerConn::OnIo(uint32_t events) {
   // Whether this wake-up already carries the peer's RST: epoll reports EPOLLERR|EPOLLHUP with
@@ -291,10 +299,10 @@ void ServerConn::ApplyProfile(CloseKind kind) {
   // it used, as the JDK invalidates a session with its children (NewSessionTicket addChild).
   int removed = 0;
   for (const auto& session : created_sessions_) {
-    removed += SSL_CTX_remove_session(backend_.ctx.get(), session.get());
+    removed += SSL_CTX_remove_session(backend_.ctx, session.get());
   }
   if (SSL_SESSION* current = SSL_get_session(stream_.ssl())) {
-    removed += SSL_CTX_remove_session(backend_.ctx.get(), current);
+    removed += SSL_CTX_remove_session(backend_.ctx, current);
   }
   // Counted under the close kind that was read: a removal after close_notify is the
   // notify_reset_before_request_drops rule (docs/real-stacks.md 4.8).

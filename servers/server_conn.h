@@ -30,7 +30,7 @@ class ServerConn : public IoHandler {
 
   // OpenSSL callbacks reach the connection through SSL app data.
   void OnClientHello(SSL* ssl);
-  void OnNewSession(SSL_SESSION* session);
+  void OnNewSession(SSL* ssl, SSL_SESSION* session);
 
  private:
   ServerConn(Backend& backend, int fd, uint64_t id, SslPtr ssl);

@@ -61,18 +61,22 @@ ServerEngine::ServerEngine(const Config& config, Trace* trace)
   if (!config_.output.pcap_file.empty())
     pcap_ = std::make_unique<PcapWriter>(config_.output.pcap_file);
   for (int t = 0; t < config_.server.threads; ++t) workers_.push_back(std::make_unique<Worker>());
+  // One context for every backend (servers/backend_sessions.h says what keeps them apart).
+  // The profile can only take a cache away (Go has none), never add one --session-cache off
+  // removed.
+  TlsConfig tls = config_.tls;
+  tls.session_cache = tls.session_cache && profile_->behaviour->session_cache;
+  ctx_ = MakeServerContext(tls, creds_, profile_->behaviour->tickets_supported);
+  const size_t cache_per_backend = ApplySessionLimits(ctx_.get(), config_.server);
+  InstallServerCallbacks(ctx_.get());
+  if (keylog_) keylog_->Attach(ctx_.get());
   for (int i = 0; i < config_.server.backends; ++i) {
     auto backend = std::make_unique<Backend>();
     Worker& worker = *workers_[static_cast<size_t>(i % config_.server.threads)];
     backend->index = i;
-    // The profile can only take a cache away (Go has none), never add one --session-cache off
-    // removed.
-    TlsConfig tls = config_.tls;
-    tls.session_cache = tls.session_cache && profile_->behaviour->session_cache;
-    backend->ctx = MakeServerContext(tls, creds_, profile_->behaviour->tickets_supported);
-    ApplySessionLimits(backend->ctx.get(), config_.server);
-    InstallServerCallbacks(backend->ctx.get());
-    if (keylog_) keylog_->Attach(backend->ctx.get());
+    backend->ctx = ctx_.get();
+    backend->session_id_context = "tlslab-backend-" + std::to_string(i);
+    backend->sessions = BackendSessions(cache_per_backend);
     const int port = config_.server.port == 0 ? 0 : config_.server.port + i;
     Endpoint at = MakeEndpoint(config_.server.listen, port);
     backend->listen_fd = Listen(at, 1024);

@@ -42,6 +42,7 @@ class ServerEngine {
   Config config_;
   const ServerProfile* profile_;
   Credentials creds_;
+  SslCtxPtr ctx_;  // every backend's; declared before them, so it outlives their connections
   std::unique_ptr<KeylogFile> keylog_;
   std::unique_ptr<PcapWriter> pcap_;  // outlives the connections below
   std::vector<std::unique_ptr<Worker>> workers_;

@@ -31,14 +31,17 @@ struct Fixture {
   ServerCounters counters;
   std::unordered_set<IoHandler*> live;
   uint64_t next_id = 1;
+  SslCtxPtr ctx;
   Backend backend;
   Fixture() {
     config.tls.key = KeyType::kP256;  // a fast key: generated once per process
     config.server.handshake_timeout = Millis(50);
     config.server.idle_timeout = Millis(50);
     creds = LoadOrMakeCredentials(config.tls);
-    backend.ctx = MakeServerContext(config.tls, creds, true);
-    InstallServerCallbacks(backend.ctx.get());
+    ctx = MakeServerContext(config.tls, creds, true);
+    InstallServerCallbacks(ctx.get());
+    backend.ctx = ctx.get();
+    backend.session_id_context = "fuzz";
     backend.name = "fuzz";
     backend.profile = &FindServerProfile("strict");
     backend.config = &config.server;
