@@ -14,7 +14,8 @@ One nginx (one worker, a key and certificate generated here, TLS 1.2) is the bac
             (`tlslab check`, 400/s; nginx's side is the checker case's tlslab run), CPU per
             full and per resumed handshake;
   load      `tlslab check` flat out (200 backends, inter 10ms, resumed): the client's CPU per
-            handshake (tls-perf, the usual reference, is not in Debian: reported, not judged).
+            handshake (tls-perf, the usual reference, is not in Debian: reported, not judged
+            here; tests/bench/load_vs_tls_perf.py compares it when you have built it).
 CPU per process is read from /proc/PID/task/*/schedstat (nanoseconds, every thread) at the
 start and the end of the same window, after a warm-up of one interval (so the first round of
 full handshakes is over). The checks of the window: nginx's stub_status (accepted connections)

@@ -192,3 +192,16 @@ def test_simulation_vs_measured_quick(tmp_path):
         simulated = float(r["simulated_key_rate_per_s"])
         assert abs(simulated - measured) <= max(0.02 * measured, 0.5), r
     assert (tmp_path / "simulation_vs_measured.png").stat().st_size > 0
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--tls-perf", "/nonexistent/tls-perf"], "--tls-perf: no file"),
+    (["--tls-perf", "/bin/true", "--rounds", "0"], "must be positive"),
+])  # fmt: skip
+def test_load_vs_tls_perf_bad_input_is_one_line(args, needle):
+    """tests/bench/load_vs_tls_perf.py (tls-perf is not in Debian, so CI runs only this)."""
+    bench = EXPERIMENTS.parent / "tests" / "bench" / "load_vs_tls_perf.py"
+    done = subprocess.run([sys.executable, str(bench), *args], capture_output=True, text=True,
+                          timeout=60, env=python_env(), stdin=subprocess.DEVNULL)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.count("\n") == 1 and needle in done.stderr, done.stderr
