@@ -75,7 +75,13 @@ def run_haproxy_check(cli, tmp_path: Path, profile: str) -> tuple[dict, Path, Pa
     doc = cli.lab(
         "--checker-profile", profile, "--server-profile", "strict", "--backends", "2",
         "--inter", "500ms", "--duration", "2s", "--tls", "1.2", "--pcap", pcap, "--keylog", keylog,
+        # HAProxy's `timeout check` default rather than the interval: a first full handshake
+        # slower than 500 ms on a busy CI machine would end its check without the close the
+        # tests read (one CI run saw a first stream with no alert at all).
+        "--timeout", "2s",
     )
+    failures = doc["figures"]["check_failures_total"]
+    assert failures == 0, (failures, doc["figures"]["check_failure_examples"])
     return doc, pcap, keylog
 
 
