@@ -38,7 +38,7 @@ kind = "regression"
 why = "the harness must stay cheap next to the TLS it drives"
 figure = "checker_cpu_us_per_check"
 repetitions = 3
-tolerance = 0.5
+tolerance = 1.0
 [gate.run]
 server_profile = "lenient"
 close = "close-notify"
@@ -56,8 +56,10 @@ command = ["$TLSLAB_DIR/tlslab_bench", "--benchmark_min_time=0.05",
 name = ["{BENCH}", "{CLOSE}"]
 """
 # Burns this much of the calling thread's CPU in every connect(): the checker opens one
-# connection per check (lab/net.cc), the in-memory benchmarks none. 400 us is more than the
-# whole checker CPU of a resumed TLS 1.2 check here (~350 us), far beyond the test's tolerance.
+# connection per check (lab/net.cc), the in-memory benchmarks none. 1,500 us is about four times
+# the whole checker CPU of a resumed TLS 1.2 check here (~350 us): the ratio grows about fivefold,
+# far beyond the test's tolerance of +100 %, which in turn is twice the largest swing of an
+# unchanged build seen on a busy CI machine (+56 % over 500 ms runs).
 SHIM = r"""
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -71,7 +73,7 @@ int connect(int fd, const struct sockaddr* addr, socklen_t len) {
   clock_gettime(CLOCK_THREAD_CPUTIME_ID, &a);
   do {
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &b);
-  } while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 400000L);
+  } while ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec) < 1500000L);
   return real(fd, addr, len);
 }
 """
