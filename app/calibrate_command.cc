@@ -1,6 +1,6 @@
 // tlslab calibrate: this machine's CPU cost per TLS operation and side, in memory
 // (sim/calibrate.h) and on loopback (short runs of the lab's own engines, app/lab_run.h), written
-// as a cost file for `tlslab simulate --costs FILE` (sim/costs.h, format version 2).
+// as a cost file for `tlslab simulate --costs FILE` (sim/costs.h).
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +23,7 @@
 #include "sim/calibrate.h"
 #include "sim/checker_costs.h"
 #include "sim/costs.h"
+#include "sim/wake.h"
 
 namespace tlslab {
 namespace {
@@ -56,18 +57,26 @@ std::string UtcNow() {
   return buf;
 }
 
-// The three check rates of the loopback half: backends checked every second. The lowest is
-// low enough that the broken pair of a 2-core machine stays far from its knee, the middle one
-// four times the lowest so that the per-second cost separates from the per-check cost, and the
-// highest where the broken TLS 1.3 pair still keeps its schedule on one checker thread of such a
-// machine. A line through the two lower rates and another through the two higher ones: at a
-// higher rate more checks share each wake-up and a check costs less than the first line says
-// (sim/costs.h RateSegment, docs/design.md 12).
+// The check rates of the loopback half: backends checked every second. The lowest is low
+// enough that the broken pair of a 2-core machine stays far from its knee, the middle one four
+// times the lowest so that the per-second cost separates from the per-check cost, the highest
+// where the broken TLS 1.3 pair still keeps its schedule on one checker thread of such a
+// machine. Then one run of the broken pair near its knee (KneeBackends), where the wake-up
+// model's bend shows (sim/wake.h, docs/design.md 12).
 constexpr std::array<int, 3> kCalibrationBackends{100, 400, 900};
-using Runs = std::array<Figures, kCalibrationBackends.size()>;
+
+// Backends for the run near the knee: 1.3 times the rate at which the broken pair's checks,
+// at what each cost in the 900-backend run, would fill the checker thread (a line, which the
+// bend puts a little past the knee), within 1,000 and 5,000 in steps of 100.
+int KneeBackends(const Figures& highest) {
+  const double us = highest.checker_cpu_us_per_check.value_or(0);
+  const double line = us > 0 ? 1e6 / us : 5000.0;
+  return std::clamp(static_cast<int>(1.3 * line / 100 + 0.5) * 100, 1000, 5000);
+}
 
 // A short real run of the lab (server and checker in this process, loopback sockets).
-Figures Loopback(KeyType key, TlsVersion version, bool broken, int backends, Millis duration) {
+Figures Loopback(KeyType key, TlsVersion version, bool broken, int backends, Millis duration,
+                 bool at_knee) {
   Config c;
   c.tls.key = key;
   c.tls.version = version;
@@ -80,10 +89,12 @@ Figures Loopback(KeyType key, TlsVersion version, bool broken, int backends, Mil
   c.output.live = false;
   Validate(c);
   // A run whose checks fell behind their schedule (a machine busy with other work) measures
-  // timeouts, not checks: run it again, up to twice, then keep it with a warning.
+  // timeouts, not checks: run it again, up to twice, then keep it with a warning. The run at
+  // the knee falls behind by design: what it measures is the checks done and their CPU.
   Figures f;
   for (int attempt = 0; attempt < 3; ++attempt) {
     f = RunLab(c, -1, nullptr).figures;
+    if (at_knee) return f;
     const double rate = f.checker_cpu_us_per_check.value_or(0) > 0
                             ? f.checker_cpu_percent * 1e4 / *f.checker_cpu_us_per_check
                             : 0.0;
@@ -100,10 +111,10 @@ Figures Loopback(KeyType key, TlsVersion version, bool broken, int backends, Mil
 // 10 s run can be 20% off the next (docs/figures/README.md), and a cost file is a line through
 // such points. The other figures are the first run's.
 Figures MedianLoopback(KeyType key, TlsVersion version, bool broken, int backends, Millis duration,
-                       int repeat) {
+                       int repeat, bool at_knee = false) {
   std::vector<Figures> runs;
   for (int i = 0; i < repeat; ++i)
-    runs.push_back(Loopback(key, version, broken, backends, duration));
+    runs.push_back(Loopback(key, version, broken, backends, duration, at_knee));
   auto median = [&](auto get) {
     std::vector<double> v;
     for (const Figures& f : runs) v.push_back(get(f));
@@ -127,34 +138,35 @@ RatePoint PointOf(std::optional<double> percent, std::optional<double> us_per_ch
   return p;
 }
 
-// The socket and event-loop floor of one check: what a loopback check cost per side beyond
-// its in-memory operations and the event loop's per-second cost, in the broken runs (full,
-// refused, http, no close_notify: quiet-reset) for full checks and in the fixed ones (resumed,
-// http, close_notify sent and answered) for resumed checks.
-void SetFloors(VersionCosts& v, const Runs& broken, const Runs& fixed, Resumption mech,
-               nlohmann::json& record) {
+// The loopback runs of one key and version: the broken pair at each calibration rate and at
+// its knee, the fixed pair at each calibration rate.
+struct Run {
+  int backends = 0;
+  Figures figures;
+};
+struct Runs {
+  std::vector<Run> broken, fixed;
+};
+
+// The socket and event-loop floor of one check, the per-second costs and the wake share (the
+// wake-up model, sim/wake.h), per side: what a loopback check cost beyond its in-memory
+// operations, in the broken runs (full, refused, http, no close_notify: quiet-reset) for full
+// checks and in the fixed ones (resumed, http, close_notify sent and answered) for resumed
+// checks. Both sides run one event-loop thread here.
+void SetFloors(VersionCosts& v, const Runs& runs, Resumption mech, nlohmann::json& record) {
   auto side = [&](SideCosts& s, auto percent, auto per_check) {
-    auto point = [&](const Figures& f) { return PointOf(percent(f), per_check(f)); };
-    // One line per side and pair through runs i and i + 1: an intercept and a slope.
-    auto fit = [&](size_t i) {
-      return FitRates({point(broken[i]), point(broken[i + 1])},
-                      {point(fixed[i]), point(fixed[i + 1])});
+    auto points = [&](const std::vector<Run>& list) {
+      std::vector<RatePoint> out;
+      for (const Run& r : list) out.push_back(PointOf(percent(r.figures), per_check(r.figures)));
+      return out;
     };
-    const size_t resumed = static_cast<size_t>(mech);
-    auto floor_full = [&](const RateFit& f) {
-      return std::max(0.0, f.full - (s.full + s.refused + s.http));
-    };
-    auto floor_resumed = [&](const RateFit& f) {
-      return std::max(0.0, f.resumed - (s.resumed[resumed] + s.http + s.close_notify));
-    };
-    const RateFit low = fit(0);
-    s.per_second = low.per_second;
-    s.per_second_full = low.per_second_full;
-    s.floor = floor_full(low);
-    s.floor_resumed = floor_resumed(low);
-    const RateFit high = fit(1);
-    s.above = RateSegment{static_cast<double>(kCalibrationBackends[1]), high.per_second,
-                          high.per_second_full, floor_full(high), floor_resumed(high)};
+    const WakeFit fit = FitWake(points(runs.broken), points(runs.fixed));
+    s.per_second = fit.per_second;
+    s.per_second_full = fit.per_second_full;
+    s.wake_share = fit.wake_share;
+    s.floor = std::max(0.0, fit.full - (s.full + s.refused + s.http));
+    s.floor_resumed = std::max(
+        0.0, fit.resumed - (s.resumed[static_cast<size_t>(mech)] + s.http + s.close_notify));
   };
   side(
       v.checker, [](const Figures& f) { return std::optional<double>(f.checker_cpu_percent); },
@@ -162,20 +174,21 @@ void SetFloors(VersionCosts& v, const Runs& broken, const Runs& fixed, Resumptio
   side(
       v.server, [](const Figures& f) { return std::optional<double>(f.server_cpu_percent); },
       [](const Figures& f) { return f.server_cpu_us_per_check; });
-  auto runs = [](const Runs& r) {
+  auto list = [](const std::vector<Run>& r) {
     nlohmann::json out = nlohmann::json::array();
-    for (size_t i = 0; i < r.size(); ++i) {
-      out.push_back({{"backends", kCalibrationBackends[i]},
-                     {"checker_cpu_percent", r[i].checker_cpu_percent},
-                     {"server_cpu_percent", r[i].server_cpu_percent},
-                     {"checker_us_per_check", r[i].checker_cpu_us_per_check.value_or(0)},
-                     {"server_us_per_check", r[i].server_cpu_us_per_check.value_or(0)},
-                     {"key_rate_per_s", r[i].key_rate_per_s},
-                     {"resumption_ratio", r[i].resumption_ratio.value_or(0)}});
+    for (const Run& run : r) {
+      const Figures& f = run.figures;
+      out.push_back({{"backends", run.backends},
+                     {"checker_cpu_percent", f.checker_cpu_percent},
+                     {"server_cpu_percent", f.server_cpu_percent},
+                     {"checker_us_per_check", f.checker_cpu_us_per_check.value_or(0)},
+                     {"server_us_per_check", f.server_cpu_us_per_check.value_or(0)},
+                     {"key_rate_per_s", f.key_rate_per_s},
+                     {"resumption_ratio", f.resumption_ratio.value_or(0)}});
     }
     return out;
   };
-  record = {{"broken", runs(broken)}, {"fixed", runs(fixed)}};
+  record = {{"broken", list(runs.broken)}, {"fixed", list(runs.fixed)}};
 }
 
 // The flags of --checker haproxy (app/calibrate_haproxy.h).
@@ -226,7 +239,7 @@ int CalibrateCommand(const Args& args) {
         "out", po::value<std::string>()->value_name("FILE"),
         "cost file to write [tlslab-costs.json]")("force", "replace FILE if it exists")(
         "loopback-duration", po::value<std::string>()->value_name("D"),
-        "length of each short real run on loopback (six per key and version) [6s]")(
+        "length of each short real run on loopback (seven per key and version) [6s]")(
         "repeat", po::value<int>()->value_name("N"),
         "runs of each loopback point, the median of each CPU figure (a noisy machine) [1]")(
         "budget", po::value<std::string>()->value_name("D"), "CPU per in-memory operation [400ms]")(
@@ -334,15 +347,22 @@ int CalibrateCommand(const Args& args) {
         VersionCosts v = MeasureInMemory(key, version, budget);
         std::fprintf(stderr, "calibrate: %s TLS %s on loopback...\n",
                      std::string(Name(key)).c_str(), vname.c_str());
-        Runs broken, fixed;
-        for (size_t i = 0; i < kCalibrationBackends.size(); ++i) {
-          broken[i] = MedianLoopback(key, version, true, kCalibrationBackends[i], loopback, repeat);
-          fixed[i] = MedianLoopback(key, version, false, kCalibrationBackends[i], loopback, repeat);
+        Runs runs;
+        for (int backends : kCalibrationBackends) {
+          runs.broken.push_back(
+              {backends, MedianLoopback(key, version, true, backends, loopback, repeat)});
+          runs.fixed.push_back(
+              {backends, MedianLoopback(key, version, false, backends, loopback, repeat)});
         }
+        const int knee = KneeBackends(runs.broken.back().figures);
+        std::fprintf(stderr, "calibrate: %s TLS %s near the knee, %d backends...\n",
+                     std::string(Name(key)).c_str(), vname.c_str(), knee);
+        runs.broken.push_back(
+            {knee, MedianLoopback(key, version, true, knee, loopback, repeat, true)});
         const Resumption mech =
             version == TlsVersion::kTls12 ? Resumption::kTicket : Resumption::kPskStateless;
         nlohmann::json record;
-        SetFloors(v, broken, fixed, mech, record);
+        SetFloors(v, runs, mech, record);
         costs[std::string(Name(key))][vname] = {{"checker", ToJson(v.checker)},
                                                 {"server", ToJson(v.server)}};
         loopback_record[std::string(Name(key))][vname] = record;
@@ -364,7 +384,8 @@ int CalibrateCommand(const Args& args) {
                (repeat > 1 ? ", median of " + std::to_string(repeat) : std::string()) + ", " +
                std::to_string(kCalibrationBackends[0]) + ", " +
                std::to_string(kCalibrationBackends[1]) + " and " +
-               std::to_string(kCalibrationBackends[2]) + " backends, inter 1s, http"}}},
+               std::to_string(kCalibrationBackends[2]) +
+               " backends and the broken pair near its knee, inter 1s, http"}}},
         {"costs", costs},
         {"loopback", loopback_record}};
     CostsFromJson(doc, out);  // what we write must read back

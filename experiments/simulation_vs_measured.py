@@ -21,7 +21,10 @@ The full grid: backends 100, 300, 1000, 3000 x broken and fixed pairs x TLS 1.2 
 --knee BACKENDS (a comma list) also measures the knee: the fewest backends at which the checks
 of one checker thread fall behind their schedule (fewer than KNEE_SHARE of backends / inter
 per second, or timeouts), broken pair, TLS 1.2, http, inter 1 s, in the real lab (one short
-run per count) and in the simulation; written to simulation_vs_measured_knee.csv, .md.
+run per count) and in the simulation; written to simulation_vs_measured_knee.csv, .md. The
+key is --knee-key, p256 by default: the checker's thread is then the first to saturate. With
+rsa2048 the server's one thread signs with RSA and costs about what the checker does, so on a
+2-core machine the two saturate together and the sweep measures whichever goes first.
 """
 
 from __future__ import annotations
@@ -67,7 +70,7 @@ def behind(result, backends: int, duration_s: float) -> bool:
     return result.checks_total < KNEE_SHARE * backends * duration_s or timeouts > 0
 
 
-def knee(tlslab, costs: str, counts: list[int], duration: str, out_dir: Path) -> None:
+def knee(tlslab, costs: str, counts: list[int], duration: str, out_dir: Path, key: str) -> None:
     import pandas as pd
 
     server, checker = PAIRS["broken"]
@@ -75,20 +78,23 @@ def knee(tlslab, costs: str, counts: list[int], duration: str, out_dir: Path) ->
     seconds = float(duration.rstrip("s"))
     for n in counts:
         fields = dict(server_profile=server, checker_profile=checker, backends=n, tls="1.2",
-                      check="http", inter="1s", duration=duration)
+                      check="http", inter="1s", duration=duration, key=key)
         real = tlslab.run(isolate=True, **fields)
         sim = tlslab.simulate(costs=costs, **fields)
         rows.append(dict(backends=n, measured_checks=real.checks_total,
                          simulated_checks=sim.checks_total,
                          measured_checker_cpu_percent=real.checker_cpu_percent,
                          simulated_checker_cpu_percent=sim.checker_cpu_percent,
+                         measured_server_cpu_percent=real.server_cpu_percent,
+                         simulated_server_cpu_percent=sim.server_cpu_percent,
                          measured_behind=behind(real, n, seconds),
                          simulated_behind=behind(sim, n, seconds)))
         print(rows[-1], file=sys.stderr)
     frame = pd.DataFrame(rows)
     frame.to_csv(out_dir / "simulation_vs_measured_knee.csv", index=False)
     columns = {k: (k.replace("_", " "), 1 if "cpu" in k else None) for k in rows[0]}
-    text = markdown_table(frame, columns)
+    text = (f"Broken pair, TLS 1.2, http, inter 1 s, key {key}, one checker thread, {duration} "
+            f"a run.\n\n" + markdown_table(frame, columns))
     for side in ("measured", "simulated"):
         at = [r["backends"] for r in rows if r[f"{side}_behind"]]
         text += f"\n{side} knee: {at[0] if at else f'above {counts[-1]}'} backends\n"
@@ -103,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", default=None, help="length of each real run [20s]")
     parser.add_argument("--costs", default=None, help="cost file (default: calibrate now)")
     parser.add_argument("--knee", default=None, help="backend counts of the knee sweep: 600,1000")
+    parser.add_argument("--knee-key", default="p256", choices=("p256", "rsa2048"),
+                        help="key of the knee sweep [p256]")
     parser.add_argument("--no-grid", action="store_true", help="only the knee sweep")
     parser.add_argument("--repeat", type=int, default=1,
                         help="real runs per point, the median of each figure [1]")
@@ -123,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
             cmd += ["--loopback-duration", "3s", "--budget", "150ms"]
         subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
     if args.knee:
-        knee(tlslab, costs, [int(n) for n in args.knee.split(",")], duration, args.out_dir)
+        knee(tlslab, costs, [int(n) for n in args.knee.split(",")], duration, args.out_dir,
+             args.knee_key)
     if args.no_grid:
         return 0
     rows = []

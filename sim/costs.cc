@@ -34,18 +34,6 @@ const VersionCosts& CostSet::For(KeyType key, TlsVersion negotiated) const {
   return costs[k][negotiated == TlsVersion::kTls12 ? 0 : 1];
 }
 
-SideCosts SideCosts::AtRate(double rate) const {
-  SideCosts s = *this;
-  if (above && rate >= above->rate) {
-    s.per_second = above->per_second;
-    s.per_second_full = above->per_second_full;
-    s.floor = above->floor;
-    s.floor_resumed = above->floor_resumed;
-  }
-  s.above.reset();
-  return s;
-}
-
 nlohmann::json ToJson(const SideCosts& s) {
   nlohmann::json resumed = nlohmann::json::object();
   for (Resumption r : kAllResumptions) {
@@ -59,18 +47,12 @@ nlohmann::json ToJson(const SideCosts& s) {
                         {"http", s.http},
                         {"close_notify", s.close_notify},
                         {"per_second", s.per_second},
-                        {"per_second_full", s.per_second_full}};
-  if (s.above) {
-    out["above"] = {{"rate", s.above->rate},
-                    {"per_second", s.above->per_second},
-                    {"per_second_full", s.above->per_second_full},
-                    {"floor", s.above->floor},
-                    {"floor_resumed", s.above->floor_resumed}};
-  }
+                        {"per_second_full", s.per_second_full},
+                        {"wake_share", s.wake_share}};
   return out;
 }
 
-SideCosts SideCostsFromJson(const nlohmann::json& j, const std::string& where, int version) {
+SideCosts SideCostsFromJson(const nlohmann::json& j, const std::string& where) {
   SideCosts s;
   s.full = Number(j, "full", where);
   s.refused = Number(j, "refused", where);
@@ -78,16 +60,11 @@ SideCosts SideCostsFromJson(const nlohmann::json& j, const std::string& where, i
   s.floor_resumed = j.contains("floor_resumed") ? Number(j, "floor_resumed", where) : s.floor;
   s.http = Number(j, "http", where);
   s.close_notify = Number(j, "close_notify", where);
-  if (version >= 2) {
-    s.per_second = Number(j, "per_second", where);
-    s.per_second_full = Number(j, "per_second_full", where);
-  }
-  if (version >= 3 && j.contains("above")) {
-    const nlohmann::json& a = j["above"];
-    const std::string at = where + ".above";
-    s.above = RateSegment{Number(a, "rate", at), Number(a, "per_second", at),
-                          Number(a, "per_second_full", at), Number(a, "floor", at),
-                          Number(a, "floor_resumed", at)};
+  s.per_second = Number(j, "per_second", where);
+  s.per_second_full = Number(j, "per_second_full", where);
+  s.wake_share = Number(j, "wake_share", where);
+  if (s.wake_share > 0.9) {
+    throw UsageError("cost file: " + where + ".wake_share must be from 0 to 0.9");
   }
   if (!j.contains("resumed")) throw UsageError("cost file: " + where + ".resumed is missing");
   for (Resumption r : kAllResumptions) {
@@ -103,18 +80,14 @@ CostSet CostsFromJson(const nlohmann::json& doc, const std::string& name) {
                      ": not a tlslab cost file (no \"format\": \"tlslab-costs\")");
   }
   if (!doc.contains("version") || !doc["version"].is_number_integer() ||
-      doc["version"].get<int>() < kOldestCostFormatVersion ||
-      doc["version"].get<int>() > kCostFormatVersion) {
+      doc["version"].get<int>() != kCostFormatVersion) {
     throw UsageError("cost file " + name + ": format version " +
                      (doc.contains("version") ? doc["version"].dump() : std::string("missing")) +
-                     ", this tlslab reads versions " + std::to_string(kOldestCostFormatVersion) +
-                     " to " + std::to_string(kCostFormatVersion) +
+                     ", this tlslab reads version " + std::to_string(kCostFormatVersion) +
                      "; run `tlslab calibrate` again");
   }
-  const int version = doc["version"].get<int>();
   CostSet set;
   set.file = name;
-  set.version = version;
   set.measured = doc.value("measured", nlohmann::json::object());
   set.where = set.measured.value("where", std::string("unknown"));
   if (!doc.contains("costs") || !doc["costs"].is_object()) {
@@ -133,8 +106,8 @@ CostSet CostsFromJson(const nlohmann::json& doc, const std::string& name) {
       if (!vj.is_object() || !vj.contains("checker") || !vj.contains("server")) {
         throw UsageError("cost file " + name + ": " + where + " needs checker and server");
       }
-      set.costs[k][v].checker = SideCostsFromJson(vj["checker"], where + ".checker", version);
-      set.costs[k][v].server = SideCostsFromJson(vj["server"], where + ".server", version);
+      set.costs[k][v].checker = SideCostsFromJson(vj["checker"], where + ".checker");
+      set.costs[k][v].server = SideCostsFromJson(vj["server"], where + ".server");
     }
   }
   if (!set.has_key[0] && !set.has_key[1]) {

@@ -1,5 +1,7 @@
 #include "sim/model.h"
 
+#include "sim/wake.h"
+
 namespace tlslab {
 
 SessionModel DeriveSessionModel(const Config& config) {
@@ -73,10 +75,13 @@ SessionModel DeriveSessionModel(const Config& config) {
 
 CheckCostPair CostsPerCheck(const SessionModel& m, const CostSet& costs, KeyType key,
                             double checker_rate, double server_rate) {
-  const VersionCosts& at = costs.For(key, m.version);
-  const VersionCosts v{at.checker.AtRate(checker_rate), at.server.AtRate(server_rate)};
+  const VersionCosts& v = costs.For(key, m.version);
+  // The kind of check a loop mostly does: full handshakes when the session is lost after every
+  // check, else resumed ones (the engine's first guess, sim/engine.cc full_share_run), or none
+  // on a kept connection.
+  const bool full = m.removed_after_check || !m.offers || !m.client_keeps;
   CheckCostPair out;
-  auto fill = [&](const SideCosts& s, bool checker, CheckCosts& c) {
+  auto fill = [&](const SideCosts& s, bool checker, double rate, CheckCosts& c) {
     double common = m.check == CheckKind::kHttp ? s.http : 0.0;
     const bool notify = m.server_sees == CloseKind::kCloseNotify && !m.persistent &&
                         (checker || m.server_answers_close_notify);
@@ -86,9 +91,19 @@ CheckCostPair CostsPerCheck(const SessionModel& m, const CostSet& costs, KeyType
     c.resumed = common + s.floor_resumed + s.resumed[static_cast<size_t>(m.mechanism)];
     c.no_handshake = (m.check == CheckKind::kHttp ? s.http : 0.0) + s.floor * 0.25;
     c.failed = checker ? s.floor * 0.5 : 0.0;
+    // The wake-up model (sim/wake.h): the costs above are those of a check that wakes its
+    // loop; at this rate a share u of the checks find it awake and pay less.
+    const double typical = m.persistent ? c.no_handshake
+                           : full       ? (m.offers ? c.full_refused : c.full_fresh)
+                                        : c.resumed;
+    const double u =
+        BusyShare(full ? s.per_second_full : s.per_second, rate, typical, s.wake_share);
+    const double scale = 1.0 - s.wake_share * u;
+    for (double* cost : {&c.full_fresh, &c.full_refused, &c.resumed, &c.no_handshake, &c.failed})
+      *cost *= scale;
   };
-  fill(v.checker, true, out.checker);
-  fill(v.server, false, out.server);
+  fill(v.checker, true, checker_rate, out.checker);
+  fill(v.server, false, server_rate, out.server);
   out.checker_per_second = v.checker.per_second;
   out.checker_per_second_full = v.checker.per_second_full;
   out.server_per_second = v.server.per_second;

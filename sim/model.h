@@ -50,7 +50,7 @@ struct CheckCostPair {
   double server_per_second = 0, server_per_second_full = 0;
 };
 // `checker_rate` and `server_rate`: the nominal checks per second of one event-loop thread of
-// each side, which pick the cost file's line (sim/costs.h RateSegment).
+// each side, which say how busy the loop is and so what a check costs it (sim/wake.h).
 CheckCostPair CostsPerCheck(const SessionModel& model, const CostSet& costs, KeyType key,
                             double checker_rate, double server_rate);
 // The checker side from a real load balancer's cost set (sim/checker_costs.h), measured whole

@@ -205,8 +205,8 @@ Model MakeModel(const Config& c, const CostSet& costs) {
   md.downtime = sim.restart_downtime.count() * 1000;
   md.groups = std::max(1, static_cast<int>(1.0 / sim.restart_share + 0.5));
   md.rtt = sim.rtt.count() * 1000;
-  // The nominal check rate of one event-loop thread of each side picks the cost line
-  // (sim/costs.h RateSegment): a load balancer's checks over its threads; every load
+  // The nominal check rate of one event-loop thread of each side says how busy it is and so
+  // what a check costs it (sim/wake.h): a load balancer's checks over its threads; every load
   // balancer's checks over the server's threads, or over one backend's cores when each
   // backend is its own machine (simulation backend_cores).
   const double checks_per_s = static_cast<double>(md.n) * 1e6 / static_cast<double>(md.inter);

@@ -23,7 +23,8 @@ nlohmann::json SmallCostsJson(double per_second) {
       {"http", 3.0},
       {"close_notify", 1.0},
       {"per_second", per_second},
-      {"per_second_full", per_second}};
+      {"per_second_full", per_second},
+      {"wake_share", 0.0}};
   nlohmann::json version = {{"checker", side}, {"server", side}};
   return {{"format", "tlslab-costs"},
           {"version", kCostFormatVersion},
@@ -211,12 +212,19 @@ TEST(SimCostsTest, BadCostFilesAreOneLineUsageErrors) {
   std::ofstream(path) << R"({"format": "tlslab-costs", "version": 99, "costs": {}})";
   EXPECT_NE(UsageErrorMessage([&] { LoadCosts(path); }).find("format version 99"),
             std::string::npos);
-  std::ofstream(path) << R"({"format": "tlslab-costs", "version": 1, "costs": {"rsa2048": {}}})";
+  std::ofstream(path) << R"({"format": "tlslab-costs", "version": 4, "costs": {"rsa2048": {}}})";
   EXPECT_NE(UsageErrorMessage([&] { LoadCosts(path); }).find("missing"), std::string::npos);
+  // A file of the older rate model (version 3, a second line instead of a wake share): refused,
+  // with what to do.
+  std::ofstream(path) << R"({"format": "tlslab-costs", "version": 3, "costs": {"rsa2048": {}}})";
+  EXPECT_NE(UsageErrorMessage([&] {
+              LoadCosts(path);
+            }).find("format version 3, this tlslab reads version 4; run `tlslab calibrate` again"),
+            std::string::npos);
 }
 
 // The event loops' per-second cost adds per checker thread and per server thread, whatever
-// the rate; a version 1 file (no per_second) still reads, as 0; version 2 requires it.
+// the rate; a side without it, or without its wake share, is refused.
 TEST(SimCostsTest, PerSecondCostAddsPerEventLoop) {
   Config c = Base();
   c.server.profile = "lenient";
@@ -231,69 +239,19 @@ TEST(SimCostsTest, PerSecondCostAddsPerEventLoop) {
               4 * 0.2, 1e-9);
   EXPECT_NEAR(with.report.figures.server_cpu_percent - without.report.figures.server_cpu_percent,
               2 * 0.2, 1e-9);
-  nlohmann::json v1 = SmallCostsJson(0.0);
-  v1["version"] = 1;
-  for (auto& version : v1["costs"]["rsa2048"]) {
-    version["checker"].erase("per_second");
-    version["server"].erase("per_second");
-    version["checker"].erase("per_second_full");
-    version["server"].erase("per_second_full");
+  for (const char* field : {"per_second", "wake_share"}) {
+    nlohmann::json doc = SmallCostsJson(0.0);
+    doc["costs"]["rsa2048"]["1.3"]["server"].erase(field);
+    EXPECT_NE(UsageErrorMessage([&] {
+                CostsFromJson(doc, "x");
+              }).find(std::string("costs.rsa2048.1.3.server.") + field),
+              std::string::npos)
+        << field;
   }
-  const CostSet old = CostsFromJson(v1, "v1");
-  EXPECT_EQ(old.version, 1);
-  EXPECT_EQ(old.For(KeyType::kRsa2048, TlsVersion::kTls12).checker.per_second, 0.0);
-  v1["version"] = 2;
-  EXPECT_NE(UsageErrorMessage([&] { CostsFromJson(v1, "v2"); }).find("per_second"),
+  nlohmann::json doc = SmallCostsJson(0.0);
+  doc["costs"]["rsa2048"]["1.2"]["checker"]["wake_share"] = 0.95;
+  EXPECT_NE(UsageErrorMessage([&] { CostsFromJson(doc, "x"); }).find("from 0 to 0.9"),
             std::string::npos);
-}
-
-// Version 3: a second line above a check rate (sim/costs.h RateSegment) replaces the floors
-// and per-second costs of a side whose event-loop threads each run at least that many checks a
-// second; it survives a round trip through JSON.
-TEST(SimCostsTest, TheLineAboveARateTakesOver) {
-  nlohmann::json doc = SmallCostsJson(500.0);
-  for (auto& version : doc["costs"]["rsa2048"]) {
-    version["checker"]["above"] = {{"rate", 400.0},
-                                   {"per_second", 9000.0},
-                                   {"per_second_full", 9500.0},
-                                   {"floor", 4.0},
-                                   {"floor_resumed", 2.0}};
-  }
-  const CostSet set = CostsFromJson(doc, "v3");
-  const SideCosts& checker = set.For(KeyType::kRsa2048, TlsVersion::kTls12).checker;
-  ASSERT_TRUE(checker.above.has_value());
-  EXPECT_EQ(checker.AtRate(399.0).floor, 20.0);
-  EXPECT_EQ(checker.AtRate(399.0).per_second, 500.0);
-  EXPECT_EQ(checker.AtRate(400.0).floor, 4.0);
-  EXPECT_EQ(checker.AtRate(400.0).per_second_full, 9500.0);
-  EXPECT_FALSE(checker.AtRate(400.0).above.has_value());
-  EXPECT_EQ(SideCostsFromJson(ToJson(checker), "again", 3).above->floor_resumed, 2.0);
-  EXPECT_FALSE(set.For(KeyType::kRsa2048, TlsVersion::kTls12).server.above.has_value());
-
-  // 40 backends every second on one thread stay below the line; 40 every 50 ms (800/s) are
-  // above it: the checker's per-second cost is the second line's from there, 8,500 us/s more
-  // (0.85% of a core) where the floors are the same.
-  for (auto& version : doc["costs"]["rsa2048"]) {
-    version["checker"]["above"]["floor"] = 20.0;
-    version["checker"]["above"]["floor_resumed"] = 20.0;
-    version["checker"]["above"]["per_second_full"] = 9000.0;
-  }
-  const CostSet same_floors = CostsFromJson(doc, "v3");
-  Config c = Base();
-  c.server.profile = "lenient";
-  c.checker.profile = "haproxy-1.7.4";
-  c.duration = Millis(10000);
-  Validate(c);
-  EXPECT_NEAR(Simulate(c, same_floors).report.figures.checker_cpu_percent,
-              Simulate(c, SmallCosts()).report.figures.checker_cpu_percent, 1e-9);
-  c.checker.inter = Millis(50);
-  Validate(c);
-  EXPECT_NEAR(Simulate(c, same_floors).report.figures.checker_cpu_percent -
-                  Simulate(c, SmallCosts()).report.figures.checker_cpu_percent,
-              0.85, 1e-9);
-  // The server's single thread runs the same 800/s, but its side has no second line.
-  EXPECT_NEAR(Simulate(c, same_floors).report.figures.server_cpu_percent,
-              Simulate(c, SmallCosts()).report.figures.server_cpu_percent, 1e-9);
 }
 
 TEST(SimCostsTest, ShippedDefaultLoads) {
