@@ -26,8 +26,10 @@ struct SideCosts {
   double close_notify = 0;   // sending (checker) or answering (server) a close_notify
   // CPU microseconds per wall second of each event-loop thread, beyond the per-check costs
   // (timers): for a loop of resumed checks (per_second) and of full ones (per_second_full); a
-  // mix is weighted by its share of full handshakes. Without it, a floor measured at one rate
-  // overpredicts every higher rate (docs/design.md 12).
+  // mix is weighted by its share of full handshakes. `calibrate` writes one value in both (a
+  // loop's timers do not depend on what its checks do, sim/wake.h FitWake); the fields stay
+  // apart as a file may say otherwise. Without it, a floor measured at one rate overpredicts
+  // every higher rate (docs/design.md 12).
   double per_second = 0;
   double per_second_full = 0;
   // The share of a check's cost (operations and floor) that the check pays only when it wakes

@@ -30,16 +30,16 @@ namespace tlslab {
 double BusyShare(double per_second_us, double rate, double cost_us, double wake_share);
 
 struct WakeFit {
-  double per_second_full = 0, full = 0;  // p and C of the loop of full checks
-  double per_second = 0, resumed = 0;    // p and C of the loop of resumed checks
+  double per_second_full = 0, full = 0;  // p and C of full checks
+  double per_second = 0, resumed = 0;    // p (the same) and C of resumed checks
   double wake_share = 0;                 // s, the same for both (a property of the loop)
 };
 
 // Fits the model to runs of one loop (RatePoint: checks per second, CPU microseconds per
-// second): s from the runs of full checks (at least three, the highest near the knee, where the
-// curve bends), the one in [0, 0.9] whose p and C, by least squares of the relative error, fit
-// them best; then p and C of each kind with that s (p below 0 is 0). Runs that show no bend
-// give s = 0: straight lines.
+// second), runs of full checks (at least three for a bend, the highest near the knee, where the
+// curve bends) and of resumed ones: the s in [0, 0.9] whose p and C of each kind, by least
+// squares of the relative error, fit them best, with one p for both kinds (per_second and
+// per_second_full equal; p below 0 is 0). Runs that show no bend give s = 0: straight lines.
 WakeFit FitWake(const std::vector<RatePoint>& full, const std::vector<RatePoint>& resumed);
 
 }  // namespace tlslab

@@ -34,23 +34,26 @@ TEST(WakeTest, BusyShareReachesOneAtTheKnee) {
 }
 
 TEST(WakeTest, TheFitFindsTheParametersOfItsRuns) {
-  // As calibrate runs them: full checks at 100, 400, 900 and near the knee; resumed ones at
-  // the first three.
-  const auto full = Runs(15000, 1100, 0.45, {100, 400, 900, 1700});
-  const auto resumed = Runs(8000, 250, 0.45, {100, 400, 900});
+  // As calibrate runs them: full checks at 10, 100, 400, 900 and near the knee; resumed ones
+  // at the first four. One loop: one p and one s for both kinds.
+  const auto full = Runs(12000, 1100, 0.45, {10, 100, 400, 900, 1700});
+  const auto resumed = Runs(12000, 250, 0.45, {10, 100, 400, 900});
   const WakeFit f = FitWake(full, resumed);
   EXPECT_NEAR(f.wake_share, 0.45, 0.011);
   EXPECT_NEAR(f.full, 1100, 1100 * 0.02);
-  EXPECT_NEAR(f.per_second_full, 15000, 1500);
   EXPECT_NEAR(f.resumed, 250, 250 * 0.02);
-  EXPECT_NEAR(f.per_second, 8000, 800);
-  // Runs on a straight line show no bend: s = 0 and the line itself (its knee at 895/s).
-  const WakeFit line = FitWake(Runs(15000, 1100, 0, {100, 300, 600, 1700}), resumed);
+  EXPECT_NEAR(f.per_second, 12000, 1200);
+  EXPECT_EQ(f.per_second_full, f.per_second);
+  // Runs on straight lines show no bend: s = 0 and the lines themselves (the full one's knee
+  // at 898/s).
+  const WakeFit line = FitWake(Runs(12000, 1100, 0, {10, 100, 300, 600, 1700}),
+                               Runs(12000, 250, 0, {10, 100, 400, 900}));
   EXPECT_EQ(line.wake_share, 0.0);
   EXPECT_NEAR(line.full, 1100, 1e-6);
-  EXPECT_NEAR(line.per_second_full, 15000, 1e-3);
-  // Two runs of full checks cannot show a bend: a line through them.
-  EXPECT_EQ(FitWake(Runs(15000, 1100, 0.45, {100, 400}), resumed).wake_share, 0.0);
+  EXPECT_NEAR(line.resumed, 250, 1e-6);
+  EXPECT_NEAR(line.per_second, 12000, 1e-3);
+  // Two runs of full checks cannot show a bend: lines through them.
+  EXPECT_EQ(FitWake(Runs(12000, 1100, 0.45, {100, 400}), resumed).wake_share, 0.0);
 }
 
 TEST(WakeTest, NoiseDoesNotMakeTheFitNegative) {
@@ -61,9 +64,9 @@ TEST(WakeTest, NoiseDoesNotMakeTheFitNegative) {
   const WakeFit f = FitWake(full, resumed);
   EXPECT_GE(f.wake_share, 0.0);
   EXPECT_LE(f.wake_share, 0.9);
-  EXPECT_GE(f.per_second_full, 0.0);
-  EXPECT_GT(f.full, 0.0);
   EXPECT_EQ(f.per_second, 0.0);
+  EXPECT_EQ(f.per_second_full, 0.0);
+  EXPECT_GT(f.full, 0.0);
   EXPECT_GT(f.resumed, 0.0);
 }
 
