@@ -33,9 +33,10 @@ void LatencyHistogram::Record(uint64_t micros, uint64_t times) {
   if (micros > max_) max_ = micros;
 }
 
-void LatencyHistogram::Merge(const LatencyHistogram& other) {
-  for (size_t i = 0; i < buckets_.size(); ++i) buckets_[i] += other.buckets_[i];
-  count_ += other.count_;
+void LatencyHistogram::Merge(const LatencyHistogram& other, uint64_t times) {
+  if (times == 0) return;
+  for (size_t i = 0; i < buckets_.size(); ++i) buckets_[i] += other.buckets_[i] * times;
+  count_ += other.count_ * times;
   if (other.max_ > max_) max_ = other.max_;
 }
 

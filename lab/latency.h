@@ -12,7 +12,7 @@ class LatencyHistogram {
  public:
   void Record(uint64_t micros);
   void Record(uint64_t micros, uint64_t times);  // `times` checks of the same latency
-  void Merge(const LatencyHistogram& other);
+  void Merge(const LatencyHistogram& other, uint64_t times = 1);  // `times` copies of other
   uint64_t count() const { return count_; }
   // q in [0, 1]; returns the upper bound of the bucket holding that quantile (0 when empty).
   uint64_t Quantile(double q) const;

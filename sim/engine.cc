@@ -5,7 +5,6 @@
 #include <algorithm>
 #include <chrono>
 #include <limits>
-#include <queue>
 #include <random>
 #include <string>
 #include <tuple>
@@ -15,6 +14,7 @@
 #include "sim/model.h"
 #include "sim/series.h"
 #include "sim/streams.h"
+#include "sim/windows.h"
 
 namespace tlslab {
 using namespace sim;  // NOLINT: the engine is the streams' only user
@@ -41,7 +41,6 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
   const double inter_s = static_cast<double>(md.inter) / 1e6;
   const int cores = c.simulation.backend_cores;
   const int64_t step = SeriesStepUs(c);
-  const int rise = c.checker.rise, fall = c.checker.fall;
   // The event loops' cost per wall second beyond the checks' (sim/costs.h per_second): one
   // loop per checker thread of a load balancer, one per server thread (or per core of every
   // backend machine); per loop, weighted by the step's share of full handshakes.
@@ -64,81 +63,34 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
   // all or nothing from the model.
   double full_share_run =
       md.m.removed_after_check || !md.m.offers || !md.m.client_keeps ? 1.0 : 0.0;
-  auto make_stream = [&](int b, int lb) {
-    Stream st;
-    st.health = Health(rise, fall);
-    // HAProxy start_checks: the first checks spread over one interval (srvpos / nbcheck);
-    // the load balancers are interleaved in that spread.
-    const int64_t pos = static_cast<int64_t>(b) * md.lbs + lb;
-    st.due = md.inter * pos / (static_cast<int64_t>(md.n) * md.lbs);
-    st.next_restart = md.FirstRestart(b);
-    return st;
-  };
-  auto closed_form = [&](SimSeries& series, Tally& tally) {
-    int up = 0;
-    std::vector<Slot> slots(static_cast<size_t>(md.slots));
-    for (int b = 0; b < md.n; ++b) {
-      Stream st = make_stream(b, 0);
-      std::fill(slots.begin(), slots.end(), Slot{});
-      ClosedFormStream(md, b, st, slots, series, tally);
-      up += st.health.up() ? 1 : 0;
-    }
-    for (int kind = 0; kind < kSimKinds; ++kind) {
-      tally.latency.Record(static_cast<uint64_t>(md.CheckerCost(kind) + md.ServerCost(kind) +
-                                                 static_cast<double>(md.NetworkUs(kind))),
-                           tally.latency_count[static_cast<size_t>(kind)]);
-    }
-    series.Finish();
-    return up;
-  };
   const uint64_t all_streams = static_cast<uint64_t>(md.n) * static_cast<uint64_t>(md.lbs);
-  auto stepped_run = [&](SimSeries& series, Tally& tally) {
-    std::vector<Stream> st(all_streams);
-    std::vector<Slot> slots(all_streams * static_cast<size_t>(md.slots));
-    Queues q;
-    q.rng.seed(c.simulation.seed);
-    q.jitter = options.jitter;
-    auto stretch = [](double loop_us) { return 1.0 / (1.0 - std::min(0.9, loop_us / 1e6)); };
-    q.checker_stretch =
-        stretch(md.cost.checker_per_second +
-                full_share_run * (md.cost.checker_per_second_full - md.cost.checker_per_second));
-    q.server_stretch =
-        stretch(md.cost.server_per_second +
-                full_share_run * (md.cost.server_per_second_full - md.cost.server_per_second));
-    q.thread_free.assign(static_cast<size_t>(md.lbs * md.threads), 0);
-    q.cores_per_backend = cores;
-    q.core_free.assign(static_cast<size_t>(cores > 0 ? md.n * cores : c.server.threads), 0);
-    using Entry = std::pair<int64_t, uint64_t>;
-    std::priority_queue<Entry, std::vector<Entry>, std::greater<>> heap;
-    for (uint64_t i = 0; i < all_streams; ++i) {
-      st[i] = make_stream(static_cast<int>(i % md.n), static_cast<int>(i / md.n));
-      heap.push({st[i].due, i});
-    }
-    while (!heap.empty() && heap.top().first < md.end) {
-      const uint64_t i = heap.top().second;
-      heap.pop();
-      StepOne(md, static_cast<int>(i % md.n), static_cast<int>(i / md.n), st[i],
-              &slots[i * static_cast<uint64_t>(md.slots)], &series, tally, &q);
-      heap.push({st[i].due, i});
-    }
-    int up = 0;
-    for (uint64_t i = 0; i < static_cast<uint64_t>(md.n); ++i) up += st[i].health.up() ? 1 : 0;
-    series.Finish();
-    return up;
-  };
   // Queueing matters where a checker thread or a server core is busy: the closed form (cheap,
-  // O(1) state) says how busy each is in its busiest series step.
+  // O(1) state) says how busy each is in each series step; the steps busier than
+  // kQueueingThreshold become the windows stepped check by check.
   size_t saturated_steps = 0;
+  double saturated_us = 0;  // simulated time in those steps
+  std::vector<Window> windows;
   auto utilisation = [&](const SimSeries& s) {
     double checker = 0, server = 0;
     for (size_t i = 0; i < s.steps(); ++i) {
-      const double dt = static_cast<double>(std::min(static_cast<int64_t>(i + 1) * step, md.end) -
-                                            static_cast<int64_t>(i) * step);
+      const int64_t from = static_cast<int64_t>(i) * step;
+      const int64_t to = std::min(from + step, md.end);
+      const double dt = static_cast<double>(to - from);
       const double ci =
           s.At(SimSeries::kCheckerCpu, i) / dt / md.threads + loop_us_per_s(s, i, true) / 1e6;
       const double si = s.At(SimSeries::kServerCpu, i) * md.lbs / dt / server_loops +
                         loop_us_per_s(s, i, false) / 1e6;
-      if (std::max(ci, si) >= 1.0) ++saturated_steps;
+      if (std::max(ci, si) >= 1.0) {
+        ++saturated_steps;
+        saturated_us += dt;
+      }
+      if (std::max(ci, si) > kQueueingThreshold) {
+        if (!windows.empty() && windows.back().to == from) {
+          windows.back().to = to;
+        } else {
+          windows.push_back({from, to});
+        }
+      }
       checker = std::max(checker, ci);
       server = std::max(server, si);
     }
@@ -146,13 +98,15 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
   };
   SimSeries series(step, md.end);
   Tally tally;
-  bool stepped = options.engine == SimOptions::Engine::kStepped;
   double rho_checker = 0, rho_server = 0;
   int up = 0;
-  bool series_empty = true;
-  if (!stepped) {
-    up = closed_form(series, tally);
-    series_empty = false;
+  const bool closed_form_ran = options.engine != SimOptions::Engine::kStepped;
+  if (!closed_form_ran) {
+    windows = {{0, md.end}};
+  } else {
+    up = RunClosedForm(md, series, tally);
+    RecordClosedFormLatency(md, tally);
+    series.Finish();
     std::tie(rho_checker, rho_server) = utilisation(series);
     double full = 0, all = 0;
     for (size_t i = 0; i < series.steps(); ++i) {
@@ -168,48 +122,103 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
     }
     const double slowest =
         MaxOf(md.cost.checker) + MaxOf(md.cost.server) + static_cast<double>(slowest_network);
-    stepped = options.engine == SimOptions::Engine::kAuto &&
-              (std::max(rho_checker, rho_server) > kQueueingThreshold ||
-               slowest >= static_cast<double>(std::min(md.inter, md.timeout)));
+    if (options.engine == SimOptions::Engine::kClosedForm) {
+      windows.clear();
+    } else if (slowest >= static_cast<double>(std::min(md.inter, md.timeout))) {
+      windows = {{0, md.end}};
+    }
   }
-  const uint64_t memory = (stepped ? all_streams * (sizeof(Stream) + sizeof(Slot) * md.slots + 24) +
-                                         static_cast<uint64_t>(cores > 0 ? md.n * cores : 0) * 8
-                                   : sizeof(Slot) * md.slots) +
-                          series.bytes();
-  if (memory > kMaxSimMemoryBytes) {
-    throw UsageError("simulation too large: it needs about " + std::to_string(memory >> 20) +
-                     " MiB of state, the bound is " + std::to_string(kMaxSimMemoryBytes >> 20) +
-                     " MiB; fewer backends, checkers or threads");
-  }
-  std::string engine = stepped ? "stepped" : "closed-form";
-  const double checks_estimate = static_cast<double>(all_streams) * static_cast<double>(md.end) /
-                                 static_cast<double>(md.inter);
+  double stepped_us = 0;
+  for (const Window& w : windows) stepped_us += static_cast<double>(w.to - w.from);
+  const double checks_estimate =
+      static_cast<double>(all_streams) * stepped_us / static_cast<double>(md.inter);
+  const uint64_t memory =
+      (windows.empty() ? sizeof(Slot) * md.slots
+                       : all_streams * (sizeof(Stream) + sizeof(Slot) * md.slots + 24) +
+                             static_cast<uint64_t>(cores > 0 ? md.n * cores : 0) * 8) +
+      series.bytes();
   const double rho = std::max(rho_checker, rho_server);
-  if (stepped && options.engine == SimOptions::Engine::kAuto &&
-      checks_estimate > static_cast<double>(kMaxSteppedChecks) && !series_empty &&
-      saturated_steps * 20 <= series.steps()) {
-    // Busy, saturated in at most 5% of the steps (the bursts of full handshakes after a start
-    // or a deploy), and too long to step: elsewhere every check runs on its schedule, so
-    // counts and CPU are the closed form's; the latency misses the queue, and in the
-    // saturated steps the counts are what the schedule asks, more than a saturated thread
-    // would do.
-    stepped = false;
+  std::string engine = windows.empty() ? "closed-form" : "hybrid";
+  const bool repeats = options.engine == SimOptions::Engine::kAuto;
+  // Busy, saturated in at most 5% of the steps (the bursts of full handshakes after a start or
+  // a deploy), and too large to step: elsewhere every check runs on its schedule, so counts
+  // and CPU are the closed form's; the latency misses the queue, and in the saturated steps
+  // the counts are what the schedule asks, more than a saturated thread would do.
+  const bool may_skip_queueing = options.engine == SimOptions::Engine::kAuto && closed_form_ran &&
+                                 saturated_steps * 20 <= series.steps();
+  auto skip_queueing = [&] {
+    windows.clear();
     engine = "closed-form (queueing not simulated: latency excludes waiting; saturated in " +
              std::to_string(saturated_steps) + " of " + std::to_string(series.steps()) + " steps)";
-  }
-  if (stepped) {
-    engine = "stepped";
-    if (checks_estimate > static_cast<double>(kMaxSteppedChecks)) {
-      throw UsageError(
-          "simulation too large: queueing (a checker thread or server core busy " +
-          std::to_string(static_cast<int>(rho * 100)) + "%) is simulated check by check, about " +
-          std::to_string(static_cast<uint64_t>(checks_estimate)) + " checks, the bound is " +
-          std::to_string(kMaxSteppedChecks) + "; shorten --duration or fewer backends");
+  };
+  auto too_many_checks = [&](const std::string& how) {
+    return UsageError("simulation too large: queueing (a checker thread or server core busy " +
+                      std::to_string(static_cast<int>(rho * 100)) +
+                      "%) is simulated check by check, " + how + ", the bound is " +
+                      std::to_string(kMaxSteppedChecks) + "; shorten --duration or fewer backends");
+  };
+  if (memory > kMaxSimMemoryBytes) {
+    if (!may_skip_queueing) {
+      throw UsageError("simulation too large: it needs about " + std::to_string(memory >> 20) +
+                       " MiB of state, the bound is " + std::to_string(kMaxSimMemoryBytes >> 20) +
+                       " MiB; fewer backends, checkers or threads");
     }
+    skip_queueing();
+  } else if (const double must_step = repeats ? static_cast<double>(all_streams) * saturated_us /
+                                                    static_cast<double>(md.inter)
+                                              : checks_estimate;
+             must_step > static_cast<double>(kMaxSteppedChecks)) {
+    // Every check of the windows is stepped without repeated periods (sim/windows.h), and a
+    // saturated step never repeats (its checks fall behind): known before it starts.
+    if (!may_skip_queueing) {
+      throw too_many_checks("about " + std::to_string(static_cast<uint64_t>(must_step)) +
+                            " checks");
+    }
+    skip_queueing();
+  }
+  WindowsRun stepped_run;
+  if (!windows.empty()) {
+    SimSeries closed_series = series;
+    Tally closed_tally = tally;
     series = SimSeries(step, md.end);
     tally = Tally{};
-    up = stepped_run(series, tally);
+    Queues q;
+    q.rng.seed(c.simulation.seed);
+    q.jitter = options.jitter;
+    auto stretch = [](double loop_us) { return 1.0 / (1.0 - std::min(0.9, loop_us / 1e6)); };
+    q.checker_stretch =
+        stretch(md.cost.checker_per_second +
+                full_share_run * (md.cost.checker_per_second_full - md.cost.checker_per_second));
+    q.server_stretch =
+        stretch(md.cost.server_per_second +
+                full_share_run * (md.cost.server_per_second_full - md.cost.server_per_second));
+    q.thread_free.assign(static_cast<size_t>(md.lbs * md.threads), 0);
+    q.cores_per_backend = cores;
+    q.core_free.assign(static_cast<size_t>(cores > 0 ? md.n * cores : c.server.threads), 0);
+    Repeat repeat;
+    repeat.enabled = repeats;
+    repeat.exact = options.jitter == 0;
+    repeat.max_stepped_checks = kMaxSteppedChecks;
+    stepped_run = RunWindows(md, windows, q, repeat, series, tally);
+    if (stepped_run.exhausted) {
+      // Busy all along without a period that repeats (sessions born all the time, or late
+      // checks): as many checks as the bound allows were stepped, and the run is not done.
+      if (!may_skip_queueing) {
+        throw too_many_checks(std::to_string(kMaxSteppedChecks) +
+                              " stepped without reaching a steady state");
+      }
+      skip_queueing();
+      series = std::move(closed_series);
+      tally = std::move(closed_tally);
+      stepped_run = WindowsRun{};
+    } else {
+      RecordClosedFormLatency(md, tally);
+      series.Finish();
+      up = stepped_run.up;
+      if (stepped_run.stepped_us >= md.end) engine = "stepped";
+    }
   }
+  const bool stepped = !windows.empty();
   // Figures as a real run computes them (lab/figures.cc), checker side for one LB.
   const double lb_scale = stepped ? 1.0 / md.lbs : 1.0;
   const double server_scale = stepped ? 1.0 : md.lbs;
@@ -352,6 +361,10 @@ SimResult Simulate(const Config& c, const CostSet& costs, const SimOptions& opti
       {"cache_size", md.m.cache_size},
       {"cache_thrashes", md.thrash},
       {"utilisation", {{"checker_thread", rho_checker}, {"server_core", rho_server}}},
+      {"stepped_seconds", static_cast<double>(stepped_run.stepped_us) / 1e6},
+      {"stepped_checks", stepped_run.stepped_checks},
+      {"repeated_seconds", static_cast<double>(stepped_run.repeated_us) / 1e6},
+      {"repeated_checks", stepped_run.repeated_checks},
       {"series_step_s", step_s},
       {"per_lb",
        {{"key_rate_per_s", f.key_rate_per_s}, {"checker_cpu_percent", f.checker_cpu_percent}}},

@@ -15,12 +15,19 @@
 // StepOne that the stepped engine uses (HAProxy's health counter, fastinter/downinter, the
 // fixed-rate schedule that skips missed slots). Streams interact only through the server's
 // session cache (FIFO eviction under a cyclic access order: it either holds every slot's
-// session or none survives to its next use, decided up front) and through queueing. So when a
-// checker thread or the server's cores would be busy more than kQueueingThreshold of the
-// time, the whole run is stepped check by check instead, every stream in one event queue, each
-// check waiting for its checker thread and then a server core, with seeded service-time jitter,
-// timing out and falling behind its schedule as the real checker does. Tests hold the closed
-// form equal to the stepped engine (without jitter) wherever queueing is absent.
+// session or none survives to its next use, decided up front) and through queueing. So the
+// closed form runs first and says how busy each checker thread and server core is in each
+// series step; the steps where one would be busy more than kQueueingThreshold of the time
+// become windows that are stepped check by check (sim/windows.h), every stream in one event
+// queue, each check waiting for its checker thread and then a server core, with seeded
+// service-time jitter, timing out and falling behind its schedule as the real checker does;
+// between windows the streams go on in closed form from the state the window left, once every
+// queue has drained. Inside a window, once a whole period of the arrival pattern repeats
+// (every check on time and of the kind its slot keeps, the queue not growing) and nothing will
+// change until a horizon (a restart, a session's expiry), the period is copied up to it
+// instead of stepped (sim/windows.h Repeat). Tests hold the closed form equal to stepping
+// every check (without jitter) wherever queueing is absent, and the hybrid equal to it,
+// latency included, where the threads are busy throughout.
 #pragma once
 
 #include <cstdint>

@@ -51,6 +51,15 @@ void SimSeries::Run(int64_t t0, int64_t period, int64_t count, int kind, double 
   Add(b0 + 1 + full, 1, kind, static_cast<double>(rest % per), checker_us, server_us);
 }
 
+void SimSeries::AddSteps(size_t from, size_t n, const std::array<double, kArrays>& per_step) {
+  const size_t to = std::min(from + n, steps_);
+  if (from >= to) return;
+  for (int a = 0; a < kArrays; ++a) {
+    v_[a][from] += per_step[static_cast<size_t>(a)];
+    v_[a][to] -= per_step[static_cast<size_t>(a)];
+  }
+}
+
 void SimSeries::Finish() {
   for (auto& a : v_) {
     for (size_t i = 1; i <= steps_; ++i) a[i] += a[i - 1];

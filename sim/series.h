@@ -25,6 +25,8 @@ class SimSeries {
   // `count` checks at t0, t0+period, ... all of `kind`, at the given unit costs.
   void Run(int64_t t0, int64_t period, int64_t count, int kind, double checker_us,
            double server_us);
+  // Before Finish: `n` steps from `from` each gain `per_step` (every array, per step).
+  void AddSteps(size_t from, size_t n, const std::array<double, kArrays>& per_step);
   void Finish();  // prefix sums: after this, At() reads per-step values
   double At(int array, size_t step) const { return v_[array][step]; }
   // After Finish: CPU in a step that is no check's (the event loops' per-second cost).

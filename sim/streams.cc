@@ -13,9 +13,10 @@ void Restart(Stream& st, Slot* slots, int count) {
 
 }  // namespace
 
-void StepOne(const Model& md, int b, int lb, Stream& st, Slot* slots, SimSeries* series,
-             Tally& tally, Queues* q) {
+CheckDone StepOne(const Model& md, int b, int lb, Stream& st, Slot* slots, SimSeries* series,
+                  Tally& tally, Queues* q) {
   const int64_t t = st.due;
+  const int health_before = st.health.value();
   while (st.next_restart <= t) {
     Restart(st, slots, md.slots);
     st.down_until = st.next_restart + md.downtime;
@@ -27,8 +28,9 @@ void StepOne(const Model& md, int b, int lb, Stream& st, Slot* slots, SimSeries*
   const bool abandoned =
       q != nullptr && !refused &&
       q->thread_free[static_cast<size_t>(lb * md.threads + md.ThreadOf(b, st.k))] - t >= md.timeout;
-  const int kind = (refused || abandoned) ? kConnectFailed
-                                          : md.Outcome(slots[md.SlotOf(b, st.k)], st.conn_open, t);
+  Slot& slot = slots[md.SlotOf(b, st.k)];
+  const bool had_session = slot.client_has;
+  const int kind = (refused || abandoned) ? kConnectFailed : md.Outcome(slot, st.conn_open, t);
   double cc = abandoned ? 0.0 : md.CheckerCost(kind), sc = abandoned ? 0.0 : md.ServerCost(kind);
   int64_t completion = t + static_cast<int64_t>(cc + sc);
   int64_t started = t;
@@ -85,6 +87,13 @@ void StepOne(const Model& md, int b, int lb, Stream& st, Slot* slots, SimSeries*
           .count();
   if (completion > st.due)
     tally.skipped_slots += static_cast<uint64_t>((completion - st.due) / interval);
+  CheckDone done{kind, cc, sc, !ok, completion - t};
+  const bool resumable = md.m.offers && slot.client_has && slot.server_valid;
+  const bool steady_kind =
+      kind == kResumed || kind == kNoHandshake ||
+      ((kind == kFresh || kind == kRefused) && !resumable && had_session == slot.client_has);
+  done.repeats = ok && steady_kind && st.k > 1 && health_before == st.health.value() &&
+                 started - st.due <= interval / kLateShare && completion < st.due + interval;
   if (started - st.due > interval / kLateShare) {
     st.due = completion + interval;
   } else {
@@ -92,6 +101,7 @@ void StepOne(const Model& md, int b, int lb, Stream& st, Slot* slots, SimSeries*
       st.due += interval;
     } while (st.due <= completion);
   }
+  return done;
 }
 
 // Closed form for one slot's `count` uses from u0, `gap` apart, with no restart, expiry of
@@ -148,14 +158,15 @@ void BulkSlot(const Model& md, Slot& s, bool& conn_open, int64_t u0, int64_t gap
 
 }  // namespace
 
-void ClosedFormStream(const Model& md, int b, Stream& st, std::vector<Slot>& slots,
+void ClosedFormStream(const Model& md, int b, Stream& st, Slot* slots, int64_t until,
                       SimSeries& series, Tally& tally) {
   const int top = md.config.checker.rise + md.config.checker.fall - 1;
-  while (st.due < md.end) {
+  until = std::min(until, md.end);
+  while (st.due < until) {
     const int64_t t = st.due;
-    const int64_t window_end = std::min(st.next_restart, md.end);
+    const int64_t window_end = std::min(st.next_restart, until);
     if (t < st.down_until || st.health.value() != top || t >= window_end) {
-      StepOne(md, b, 0, st, slots.data(), &series, tally, nullptr);
+      StepOne(md, b, 0, st, slots, &series, tally, nullptr);
       continue;
     }
     const int64_t n = CeilDiv(window_end - t, md.inter);
@@ -171,12 +182,20 @@ void ClosedFormStream(const Model& md, int b, Stream& st, std::vector<Slot>& slo
         count = first < n ? (n - 1 - first) / T + 1 : 0;
         gap = T * md.inter;
       }
-      BulkSlot(md, slots[static_cast<size_t>(s)], st.conn_open, t + first * md.inter, gap, count,
-               series, tally);
+      BulkSlot(md, slots[s], st.conn_open, t + first * md.inter, gap, count, series, tally);
     }
     st.k += static_cast<uint64_t>(n);
     st.due = t + n * md.inter;
   }
+}
+
+Stream FirstStream(const Model& md, int b, int lb) {
+  Stream st;
+  st.health = Health(md.config.checker.rise, md.config.checker.fall);
+  const int64_t pos = static_cast<int64_t>(b) * md.lbs + lb;
+  st.due = md.inter * pos / (static_cast<int64_t>(md.n) * md.lbs);
+  st.next_restart = md.FirstRestart(b);
+  return st;
 }
 
 Model MakeModel(const Config& c, const CostSet& costs) {

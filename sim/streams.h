@@ -150,10 +150,26 @@ struct Queues {
   double Jitter() { return jitter == 0 ? 1.0 : 1.0 - jitter + jitter * exp(rng); }
 };
 
-void StepOne(const Model& md, int b, int lb, Stream& st, Slot* slots, SimSeries* series,
-             Tally& tally, Queues* q);
-void ClosedFormStream(const Model& md, int b, Stream& st, std::vector<Slot>& slots,
+// What one check did, for the periodic steady state (sim/windows.h).
+struct CheckDone {
+  int kind = kFresh;
+  double checker_us = 0, server_us = 0;  // its CPU, as the series counts it
+  bool failed = false;
+  int64_t latency_us = 0;
+  // It will repeat one period later: on time, healthy, and of the kind its slot keeps (a
+  // resumption, a check on a kept connection, or a full handshake that leaves nothing to
+  // resume), not a session's birth, a first check, a failure or a late start.
+  bool repeats = false;
+};
+
+CheckDone StepOne(const Model& md, int b, int lb, Stream& st, Slot* slots, SimSeries* series,
+                  Tally& tally, Queues* q);
+// Advances a stream in closed form through every check due before `until` (sim/engine.h).
+void ClosedFormStream(const Model& md, int b, Stream& st, Slot* slots, int64_t until,
                       SimSeries& series, Tally& tally);
+// A stream before its first check: HAProxy start_checks spreads the first checks over one
+// interval (srvpos / nbcheck), the load balancers interleaved in that spread.
+Stream FirstStream(const Model& md, int b, int lb);
 Model MakeModel(const Config& c, const CostSet& costs);
 
 }  // namespace tlslab::sim

@@ -203,6 +203,109 @@ TEST(SimSteppedTest, SaturationQueuesAndIsDeterministicBySeed) {
             d.report.latency.Quantile(0.5) + d.report.figures.checks_total + 1);
 }
 
+// A busy run (checker threads about half busy all the time) without jitter: the hybrid
+// engine, which steps the queue only until a period repeats and then copies it
+// (sim/windows.h), gives what stepping every check gives, latency included.
+Config Busy() {
+  Config c = Base();
+  c.server.profile = "jdk8-sslengine";
+  c.checker.profile = "haproxy-1.7.4";
+  c.tls.version = TlsVersion::kTls12;
+  c.simulation.checker_threads = 4;
+  c.server.backends = 12000;  // 60,000 checks/s over 4 threads at about 34 us each
+  c.simulation.backend_cores = 1;
+  c.checker.inter = Millis(200);
+  // Not a whole number of steps: the last 2 s are stepped after the copies, from the state
+  // the copies left.
+  c.duration = Millis(62000);
+  c.simulation.resolution = Millis(4000);  // five periods of 4 x 200 ms
+  return c;
+}
+
+SimResult Repeated(const Config& c) {
+  const SimResult r = SimRun(c, SimOptions::Engine::kAuto);
+  EXPECT_EQ(r.simulation["engine"], "hybrid");
+  EXPECT_GT(r.simulation["utilisation"]["checker_thread"].get<double>(), kQueueingThreshold);
+  return r;
+}
+
+void ExpectSameAsStepped(const Config& c, const SimResult& a) {
+  const SimResult b = SimRun(c, SimOptions::Engine::kStepped);
+  EXPECT_EQ(b.simulation["repeated_checks"], 0);
+  const Figures& fa = a.report.figures;
+  const Figures& fb = b.report.figures;
+  EXPECT_EQ(fa.checks_total, fb.checks_total);
+  EXPECT_EQ(fa.full_handshakes_total, fb.full_handshakes_total);
+  EXPECT_EQ(fa.resumed_handshakes_total, fb.resumed_handshakes_total);
+  EXPECT_EQ(fa.check_failures_total, fb.check_failures_total);
+  EXPECT_NEAR(fa.checker_cpu_percent, fb.checker_cpu_percent, 1e-6);
+  EXPECT_NEAR(fa.server_cpu_percent, fb.server_cpu_percent, 1e-6);
+  ASSERT_EQ(fa.series.size(), fb.series.size());
+  for (size_t i = 0; i < fa.series.size(); ++i) {
+    EXPECT_NEAR(fa.series[i].checks_per_s, fb.series[i].checks_per_s, 1e-6) << "step " << i;
+    EXPECT_NEAR(fa.series[i].key_rate_per_s, fb.series[i].key_rate_per_s, 1e-6) << "step " << i;
+  }
+  for (const double q : {0.5, 0.9, 0.99, 1.0}) {
+    EXPECT_EQ(a.report.latency.Quantile(q), b.report.latency.Quantile(q)) << q;
+  }
+  EXPECT_EQ(a.report.latency.count(), b.report.latency.count());
+}
+
+TEST(SimRepeatTest, SteadyBusyPeriodsAreCopiedExactly) {
+  const Config c = Busy();
+  const SimResult a = Repeated(c);
+  EXPECT_GT(a.simulation["repeated_checks"].get<uint64_t>(),
+            a.simulation["stepped_checks"].get<uint64_t>())
+      << "most of the run is copies of a stepped period";
+  EXPECT_GT(a.report.latency.Quantile(0.99), a.report.latency.Quantile(0.5)) << "checks queue";
+  ExpectSameAsStepped(c, a);
+}
+
+TEST(SimRepeatTest, RestartsAndExpiriesEndARepetition) {
+  Config c = Busy();
+  c.simulation.restart_every = Millis(20000);
+  c.simulation.restart_share = 0.5;
+  ExpectSameAsStepped(c, Repeated(c));
+  c = Busy();
+  c.server.profile = "lenient";
+  c.server.session_timeout = Millis(30000);  // TLS 1.2 session IDs: no renewal on resume
+  c.tls.tickets = false;
+  ExpectSameAsStepped(c, Repeated(c));
+}
+
+TEST(SimRepeatTest, RenewedSessionsAndAlwaysFullChecksRepeat) {
+  Config c = Busy();
+  c.server.profile = "lenient";
+  c.checker.profile = "haproxy-2.6";
+  c.tls.version = TlsVersion::kTls13;  // a new ticket at every resumption
+  c.server.session_timeout = Millis(5000);
+  ExpectSameAsStepped(c, Repeated(c));
+  c = Busy();
+  c.checker.profile = "haproxy-1.7.3";  // the broken pair: every check full
+  c.server.backends = 3000;
+  const SimResult a = Repeated(c);
+  EXPECT_GT(a.simulation["repeated_checks"].get<uint64_t>(), 0u);
+  ExpectSameAsStepped(c, a);
+}
+
+// With jitter a repeated period is a sample of the same stationary queue: counts exact, the
+// latency close to stepping every check.
+TEST(SimRepeatTest, WithJitterCountsAreExactAndLatencyClose) {
+  const Config c = Busy();
+  SimOptions o;
+  const SimResult a = Simulate(c, SmallCosts(), o);
+  o.engine = SimOptions::Engine::kStepped;
+  const SimResult b = Simulate(c, SmallCosts(), o);
+  EXPECT_GT(a.simulation["repeated_checks"].get<uint64_t>(), 0u);
+  EXPECT_EQ(a.report.figures.checks_total, b.report.figures.checks_total);
+  EXPECT_EQ(a.report.figures.full_handshakes_total, b.report.figures.full_handshakes_total);
+  EXPECT_NEAR(a.report.figures.checker_cpu_percent, b.report.figures.checker_cpu_percent,
+              0.01 * b.report.figures.checker_cpu_percent);
+  const double pa = static_cast<double>(a.report.latency.Quantile(0.99));
+  const double pb = static_cast<double>(b.report.latency.Quantile(0.99));
+  EXPECT_NEAR(pa, pb, 0.2 * pb);
+}
+
 TEST(SimCostsTest, BadCostFilesAreOneLineUsageErrors) {
   EXPECT_NE(UsageErrorMessage([] { LoadCosts("/nonexistent/costs.json"); }).find("cannot read"),
             std::string::npos);
