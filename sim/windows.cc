@@ -93,14 +93,20 @@ WindowsRun RunWindows(const Model& md, const std::vector<Window>& windows, Queue
   const int64_t step = series.step_us();
   const int64_t period = md.inter * (md.pinned ? 1 : md.threads);
   const bool can_repeat = repeat.enabled && step % period == 0;
+  const uint64_t checks_per_stream = static_cast<uint64_t>(period / md.inter);
+  const uint64_t checks_per_period = all * checks_per_stream;
   Period cur, prev;
   // After the period [b - period, b), b a step boundary: repeat it while nothing changes.
   // Returns the time shift applied to every stream and queue (0: not repeated).
   auto try_repeat = [&](int64_t b) -> int64_t {
-    if (!can_repeat || cur.start != b - period || cur.checks == 0 || !cur.repeats) return 0;
+    // Every stream checked exactly once per interval in it: none behind its schedule.
+    if (!can_repeat || cur.start != b - period || cur.checks != checks_per_period || !cur.repeats) {
+      return 0;
+    }
     if (repeat.exact) {
       if (cur.backlog != Backlog(q, b)) return 0;
-    } else if (!(prev.start == b - 2 * period && prev.repeats && prev.checks > 0) &&
+    } else if (!(prev.start == b - 2 * period && prev.repeats &&
+                 prev.checks == checks_per_period) &&
                !(cur.max_backlog >= 0 && BusyUntil(q) - b <= cur.max_backlog)) {
       return 0;  // neither two steady periods in a row nor one that ended no more behind
     }
@@ -121,7 +127,6 @@ WindowsRun RunWindows(const Model& md, const std::vector<Window>& windows, Queue
     for (double& v : per_step) v *= static_cast<double>(step / period);
     series.AddSteps(static_cast<size_t>(b / step), static_cast<size_t>(whole_steps), per_step);
     tally.latency.Merge(cur.latency, static_cast<uint64_t>(periods));
-    const uint64_t checks_per_stream = static_cast<uint64_t>(period / md.inter);
     for (uint64_t i = 0; i < all; ++i) {
       st[i].due += shift;
       st[i].k += checks_per_stream * static_cast<uint64_t>(periods);

@@ -288,6 +288,28 @@ TEST(SimRepeatTest, RenewedSessionsAndAlwaysFullChecksRepeat) {
   ExpectSameAsStepped(c, a);
 }
 
+// A saturated run falls behind its schedule: some backends are checked less often than once
+// an interval, and a period in which only the others were checked, all on time, is no copy
+// of the next one. Such a run is stepped to its end.
+TEST(SimRepeatTest, SaturatedRunsAreNeverCopied) {
+  Config c = Base();
+  c.server.profile = "jdk8-sslengine";
+  c.checker.profile = "haproxy-1.7.3";  // every check a full RSA handshake
+  c.tls.version = TlsVersion::kTls12;
+  c.checker.check = CheckKind::kConnect;
+  c.server.backends = 3000;  // one server thread signs about 2,000 a second
+  c.duration = Millis(20000);
+  Validate(c);
+  const CostSet costs = LoadCosts(DefaultCostsPath());
+  SimOptions o;
+  const SimResult a = Simulate(c, costs, o);
+  o.engine = SimOptions::Engine::kStepped;
+  const SimResult b = Simulate(c, costs, o);
+  EXPECT_EQ(a.simulation["repeated_checks"], 0);
+  EXPECT_EQ(a.report.figures.checks_total, b.report.figures.checks_total);
+  EXPECT_LT(a.report.figures.checks_total, 3000u * 20 * 9 / 10) << "behind its schedule";
+}
+
 // With jitter a repeated period is a sample of the same stationary queue: counts exact, the
 // latency close to stepping every check.
 TEST(SimRepeatTest, WithJitterCountsAreExactAndLatencyClose) {
