@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 """tlslab next to the real tools it is compared with (docs/performance.md's table), in one run.
 
-One nginx (one worker, a key and certificate generated here, TLS 1.2) is the backend. Cases:
+One nginx (one worker, a key and certificate generated here, TLS 1.2, or 1.3 with --tls 1.3)
+is the backend. Cases (with --tls 1.3 the resumed ones are http checks: a TLS 1.3 connect check
+closes before the server's ticket arrives, so neither checker resumes it):
   checker   `tlslab check --profile haproxy-2.6` and HAProxy 2.6 (`nbthread 1`, N `server` lines
             with `check check-ssl verify none inter I ssl-max-ver TLSv1.2`), the same N and I,
             so both are scheduled for the same checks per second: full connect checks (tlslab
@@ -67,8 +69,10 @@ import harness_overhead as ho  # noqa: E402  (tlslab_bench's in-memory and socke
 REPO = Path(__file__).resolve().parents[2]
 PROG = "peers.py"
 SHORT_SLACK = 1.5  # --short fails only above goal x this (a noisy shared CI machine)
-# A TLS 1.2 full connect check: ClientHello, server flight, client flight, server Finished.
-FULL_CHECK_MESSAGES = 4
+# The messages of a full connect check, by TLS version: TLS 1.2 ClientHello, server flight,
+# client flight, server Finished (RFC 5246 7.3); TLS 1.3 ClientHello, server flight, client
+# Finished (RFC 8446 2).
+FULL_CHECK_MESSAGES = {"1.2": 4, "1.3": 3}
 
 
 class Failure(Exception):
@@ -167,7 +171,7 @@ http {{
         listen 127.0.0.1:{port} ssl;
         ssl_certificate {cert};
         ssl_certificate_key {key};
-        ssl_protocols TLSv1.2;
+        ssl_protocols TLSv{tls};
         ssl_session_cache shared:SSL:10m;
         location / {{ return 200 "ok\\n"; }}
     }}
@@ -193,7 +197,8 @@ frontend fe
     default_backend be
 backend be
 {option}
-    default-server check check-ssl verify none inter {inter_ms}ms ssl-max-ver TLSv1.2 {reuse}
+    default-server check check-ssl verify none inter {inter_ms}ms ssl-min-ver TLSv{tls} \
+ssl-max-ver TLSv{tls} {reuse}
 {servers}
 """
 
@@ -213,11 +218,11 @@ class Nginx:
         return int(lines[2].split()[0])
 
 
-def start_nginx(work: Path, cert: Path, key: Path) -> Nginx:
+def start_nginx(work: Path, cert: Path, key: Path, tls: str) -> Nginx:
     port, status_port = free_port(), free_port()
     conf = work / "nginx.conf"
     conf.write_text(NGINX_CONF.format(dir=work, port=port, status_port=status_port, cert=cert,
-                                      key=key))
+                                      key=key, tls=tls))
     log = work / "nginx.out"
     proc = subprocess.Popen(["nginx", "-p", str(work), "-c", str(conf), "-g", "daemon off;"],
                             stdout=log.open("w"), stderr=subprocess.STDOUT,
@@ -232,10 +237,10 @@ def start_nginx(work: Path, cert: Path, key: Path) -> Nginx:
     return Nginx(proc, port, status_port, children(proc.pid)[0])
 
 
-def start_serve(tlslab: Path, work: Path) -> tuple[subprocess.Popen, int]:
+def start_serve(tlslab: Path, work: Path, tls: str) -> tuple[subprocess.Popen, int]:
     log = work / "serve.err"
     proc = subprocess.Popen(
-        [str(tlslab), "serve", "--profile", "lenient", "--backends", "1", "--tls", "1.2",
+        [str(tlslab), "serve", "--profile", "lenient", "--backends", "1", "--tls", tls,
          "--key", "rsa2048", "--duration", "0", "--live", "off"],
         stdout=subprocess.PIPE, stderr=log.open("w"), text=True)
     assert proc.stdout is not None
@@ -280,6 +285,7 @@ class Case:
     backends: int
     inter_ms: int
     server: str = "nginx"  # nginx | tlslab
+    tls: str = "1.2"
 
     @property
     def timeout_ms(self) -> int:
@@ -338,7 +344,7 @@ def run_tlslab(tlslab: Path, work: Path, case: Case, port: int, server_pid: int,
     duration_ms = int((warm_s + window_s + 1.0) * 1000)
     cmd = [str(tlslab), "check", "--profile", "haproxy-2.6", "--targets-file",
            str(targets_file(work, port, case.backends)), "--inter", f"{case.inter_ms}ms",
-           "--check", case.check, "--tls", "1.2", "--duration", f"{duration_ms}ms", "--json",
+           "--check", case.check, "--tls", case.tls, "--duration", f"{duration_ms}ms", "--json",
            # HAProxy's, below: min(inter, timeout connect 2s) for an L6 check.
            "--timeout", f"{case.timeout_ms}ms",
            "--live", "off", "--stats-socket", str(sock)]
@@ -372,7 +378,8 @@ def run_haproxy(work: Path, case: Case, nginx: Nginx, warm_s: float, window_s: f
     cfg.write_text(HAPROXY_CFG.format(
         sock=f"tlslab-peers-{os.getpid()}", mode="http" if case.check == "http" else "tcp",
         option="    option httpchk GET /" if case.check == "http" else "",
-        inter_ms=case.inter_ms, reuse="" if case.reuse else "no-ssl-reuse", servers=servers))
+        inter_ms=case.inter_ms, reuse="" if case.reuse else "no-ssl-reuse", servers=servers,
+        tls=case.tls))
     log = work / "haproxy.log"
     proc = subprocess.Popen(["haproxy", "-f", str(cfg), "-db"], stdout=log.open("w"),
                             stderr=subprocess.STDOUT)
@@ -454,6 +461,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--window", type=float,
                    help="seconds measured per case and round [10; --short: 1]")
     p.add_argument("--json-out", type=Path, help="also write the results as JSON to this file")
+    p.add_argument("--tls", choices=("1.2", "1.3"), default="1.2",
+                   help="TLS version of every case [%(default)s]; with 1.3 the resumed cases "
+                   "are http checks (a connect check closes before the server's ticket "
+                   "arrives, so HAProxy never resumes one: docs/tls-semantics.md 7)")
     p.add_argument("--only", help="run only the cases whose name contains this (a partial "
                    "table, for profiling one case)")
     args = p.parse_args(argv)
@@ -468,37 +479,45 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return args
 
 
-def cases(short: bool) -> dict[str, Case]:
+def resumed_check(tls: str) -> str:
+    """The check kind of the resumed cases: with TLS 1.3 only an http check resumes."""
+    return "connect" if tls == "1.2" else "http"
+
+
+def cases(short: bool, tls: str = "1.2") -> dict[str, Case]:
     """The cases, in the order of a round. HAProxy's L6 check must finish within
     min(inter, timeout connect) (doc/configuration.txt, "timeout check"); a long inter keeps
     the slow handshakes of a loaded machine from failing, and tlslab gets the same timeout."""
     inter = 1000 if short else 2000
     n400 = 400 * inter // 1000
-    out = {
-        "connect full 400/s": Case("connect full 400/s", "connect", False, n400, inter),
-        "connect resumed 400/s": Case("connect resumed 400/s", "connect", True, n400, inter),
-        "http resumed 400/s": Case("http resumed 400/s", "http", True, n400, inter),
-        "connect resumed 2000/s": Case("connect resumed 2000/s", "connect", True, 1000 * inter
-                                       // 1000, inter // 2),
-        "serve full 400/s": Case("serve full 400/s", "connect", False, n400, inter, "tlslab"),
-        "serve resumed 400/s": Case("serve resumed 400/s", "connect", True, n400, inter,
-                                    "tlslab"),
-    }
+    rc = resumed_check(tls)
+    out = [
+        Case("connect full 400/s", "connect", False, n400, inter),
+        Case(f"{rc} resumed 400/s", rc, True, n400, inter),
+        Case("http resumed 400/s", "http", True, n400, inter),
+        Case(f"{rc} resumed 2000/s", rc, True, 1000 * inter // 1000, inter // 2),
+        Case("serve full 400/s", "connect", False, n400, inter, "tlslab"),
+        Case("serve resumed 400/s", rc, True, n400, inter, "tlslab"),
+    ]
     if not short:
         # Flat out: 200 checks always in flight, each backend checked again as soon as it
         # can be (inter 10ms, the least tlslab takes). No goal: reported, not in --short.
-        out["load resumed"] = Case("load resumed", "connect", True, 200, 10)
-    return out
+        out.append(Case("load resumed", rc, True, 200, 10))
+    for c in out:
+        c.tls = tls
+    return {c.name: c for c in out}  # with TLS 1.3 the two http resumed 400/s cases are one
 
 
-CHECKER_GOALS = {"connect full 400/s": 0.9, "connect resumed 400/s": 0.9,
-                 "http resumed 400/s": 0.9, "connect resumed 2000/s": 0.5}
+def checker_goals(tls: str) -> dict[str, float]:
+    rc = resumed_check(tls)
+    return {"connect full 400/s": 0.9, f"{rc} resumed 400/s": 0.9, "http resumed 400/s": 0.9,
+            f"{rc} resumed 2000/s": 0.5}
 
 
 def measure(args: argparse.Namespace, tlslab: Path, work: Path, nginx: Nginx, serve_pid: int,
             serve_port: int) -> dict[str, list[dict[str, Any]]]:
     """Every case once per round; returns the windows by case and side."""
-    todo = cases(args.short)
+    todo = cases(args.short, args.tls)
     runs: dict[str, list[dict[str, Any]]] = {name: [] for name in todo}
     for rnd in range(args.rounds):
         for i, (name, case) in enumerate(todo.items()):
@@ -532,9 +551,9 @@ def measure(args: argparse.Namespace, tlslab: Path, work: Path, nginx: Nginx, se
 
 
 def build_figures(runs: dict[str, list[dict[str, Any]]], mem_full_us: float,
-                  floor_us: float) -> list[Figure]:
+                  floor_us: float, tls: str = "1.2") -> list[Figure]:
     figs = []
-    for name, goal in CHECKER_GOALS.items():
+    for name, goal in checker_goals(tls).items():
         f = Figure(f"checker CPU per check, {name}", goal=goal, peer_name="HAProxy 2.6",
                    short_judged="2000/s" not in name)
         f.ours = [r["tlslab"]["us_per_check"] for r in runs[name]]
@@ -563,8 +582,9 @@ def build_figures(runs: dict[str, list[dict[str, Any]]], mem_full_us: float,
     for mode in ("full", "resumed"):
         f = Figure(f"server CPU per {mode} handshake, 400/s", goal=0.95,
                    peer_name="nginx 1 worker")
+        peer = "connect full 400/s" if mode == "full" else f"{resumed_check(tls)} resumed 400/s"
         f.ours = [r["tlslab"]["server_us_per_check"] for r in runs[f"serve {mode} 400/s"]]
-        f.peer = [r["tlslab"]["server_us_per_check"] for r in runs[f"connect {mode} 400/s"]]
+        f.peer = [r["tlslab"]["server_us_per_check"] for r in runs[peer]]
         figs.append(f)
     return figs
 
@@ -603,10 +623,11 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     print(f"{PROG}: tlslab_bench (in-memory handshake and socket floor) ...", file=sys.stderr,
           flush=True)
-    mem = ho.measure_in_memory(bench, "rsa2048", {FULL_CHECK_MESSAGES},
-                               1 if args.short else 3, 0.1 if args.short else 0.3)
-    mem_full_us = mem.handshakes[("1.2", "full")].client_us
-    floor = mem.loopback.get(FULL_CHECK_MESSAGES)
+    messages = FULL_CHECK_MESSAGES[args.tls]
+    mem = ho.measure_in_memory(bench, "rsa2048", {messages}, 1 if args.short else 3,
+                               0.1 if args.short else 0.3)
+    mem_full_us = mem.handshakes[(args.tls, "full")].client_us
+    floor = mem.loopback.get(messages)
     floor_us = floor.client_us if floor else 0.0
 
     with tempfile.TemporaryDirectory(prefix="tlslab-peers-") as tmp:
@@ -615,22 +636,22 @@ def main(argv: list[str]) -> int:
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout",
                         str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=localhost"],
                        check=True, capture_output=True, timeout=60)
-        nginx = start_nginx(work, cert, key)
+        nginx = start_nginx(work, cert, key, args.tls)
         serve, serve_port = None, 0
         try:
-            serve, serve_port = start_serve(tlslab, work)
+            serve, serve_port = start_serve(tlslab, work, args.tls)
             runs = measure(args, tlslab, work, nginx, serve.pid, serve_port)
         finally:
             if serve is not None:
                 stop(serve)
             stop(nginx.proc)
 
-    figures = build_figures(runs, mem_full_us, floor_us)
+    figures = build_figures(runs, mem_full_us, floor_us, args.tls)
     slack = SHORT_SLACK if args.short else 1.0
     if args.json_out is not None:
         args.json_out.write_text(json.dumps({
             "settings": {"short": args.short, "rounds": args.rounds, "window_s": args.window,
-                         "tls": "1.2", "key": "rsa2048"},
+                         "tls": args.tls, "key": "rsa2048"},
             "memory": {"client_full_handshake_us": mem_full_us, "socket_floor_us": floor_us,
                        "context": mem.context},
             "figures": [{"figure": f.label, "tlslab": f.ours, "peer": f.peer,
@@ -638,12 +659,12 @@ def main(argv: list[str]) -> int:
                          "verdict": f.verdict(slack)} for f in figures],
             "runs": runs,
         }, indent=2) + "\n")
-    print(f"tlslab vs HAProxy 2.6 and nginx (1 worker), TLS 1.2, rsa2048, {args.rounds} "
+    print(f"tlslab vs HAProxy 2.6 and nginx (1 worker), TLS {args.tls}, rsa2048, {args.rounds} "
           f"interleaved rounds of {args.window:g} s per case, medians "
           f"({time.monotonic() - started:.0f} s in all)")
     print(table(figures, slack))
     print(f"\nin memory: full handshake {mem_full_us:.0f} us (client), socket floor "
-          f"{floor_us:.0f} us ({FULL_CHECK_MESSAGES} messages)")
+          f"{floor_us:.0f} us ({messages} messages)")
     print("\n" + details(runs))
     print("\nfailures: tlslab's failed checks over whole runs (a loaded machine's timeouts); "
           "checks/s: achieved in the windows (HAProxy starts a server's next check an interval "
